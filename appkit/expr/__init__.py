@@ -1,0 +1,1 @@
+"""Ranking expressions: the IR (frozen dataclasses), parsing, printing, type inference and evaluation."""

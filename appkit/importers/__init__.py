@@ -1,0 +1,1 @@
+"""Model importers: TensorFlow SavedModels and ONNX graphs lowered to ranking expressions plus constants."""
