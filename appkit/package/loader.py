@@ -1,0 +1,188 @@
+"""Load an application package: find its files, parse each once, collect every problem.
+
+Syntax and structure only; cross-references and types are the validator's job. Heavy modules
+(numpy, onnx, tensorflow) are never imported here: `appkit validate` must start fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from appkit.diagnostics import AK001, AK002, Diagnostic, rule
+from appkit.package.app import ApplicationPackage, ProfileFile, display_path
+from appkit.source import SourceFile, Span
+
+AK010 = rule("AK010", "file is not part of an application package",
+             example="`appkit validate notes.txt`",
+             fix="pass a package directory, or .sd, .profile, .expression or services.xml files")
+AK011 = rule("AK011", "both schemas/ and searchdefinitions/ exist",
+             example="a package with schemas/a.sd and searchdefinitions/b.sd",
+             fix="move every .sd file into schemas/ (searchdefinitions/ is the legacy name)")
+AK012 = rule("AK012", "schema directory holds no .sd file",
+             example="schemas/ with only README.md", fix="add a schema file NAME.sd, or remove the directory")
+AK013 = rule("AK013", "symbolic link leaves the package",
+             example="schemas/x.sd -> /etc/passwd", fix="copy the file into the package instead of linking outside it")
+
+SCHEMA_DIRS = ("schemas", "searchdefinitions")
+XML_TOLERATED = ("hosts.xml", "deployment.xml", "validation-overrides.xml")
+_SKIP_DIRS = {".appkit", ".git", "__pycache__", ".venv", "node_modules"}
+
+
+def _read(path: Path, diags: list[Diagnostic]) -> SourceFile | None:
+    shown = display_path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        diags.append(Diagnostic(AK001, f"cannot read {shown}: {e.strerror or e}", Span(shown, 1, 1),
+                                hint="check that the file exists and is readable"))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        diags.append(Diagnostic(AK001, f"{shown} is not UTF-8 text (byte 0x{data[e.start]:02x})",
+                                Span(shown, line, col), hint="save the file as UTF-8"))
+        return None
+    return SourceFile(shown, text)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _files_under(directory: Path, root: Path, diags: list[Diagnostic]) -> list[Path]:
+    """Files below a directory, sorted, refusing links that lead out of the package."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if p.is_symlink() and not _inside(p, root):
+                diags.append(Diagnostic(AK013, f"{display_path(p)} links outside the package",
+                                        Span(display_path(p), 1, 1), hint="copy the file into the package"))
+                continue
+            found.append(p)
+    return found
+
+
+def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
+    from appkit.package.sdparse import parse_schema
+
+    source = _read(path, diags)
+    if source is None:
+        return None
+    sources[source.path] = source
+    schema, found = parse_schema(source)
+    diags.extend(found)
+    return schema
+
+
+def parse_profile_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
+    from appkit.package.sdparse import parse_profile
+
+    source = _read(path, diags)
+    if source is None:
+        return None
+    sources[source.path] = source
+    profile, found = parse_profile(source)
+    diags.extend(found)
+    return profile
+
+
+def load_package(root: Path) -> tuple[ApplicationPackage, list[Diagnostic]]:
+    """Parse everything in the package at `root`; never raises for bad content."""
+    diags: list[Diagnostic] = []
+    sources: dict[str, SourceFile] = {}
+    root = Path(root)
+    shown_root = display_path(root)
+    services_path = root / "services.xml"
+    schema_dirs = [root / d for d in SCHEMA_DIRS if (root / d).is_dir()]
+    if not services_path.is_file() and not schema_dirs:
+        diags.append(Diagnostic(AK002, f"{shown_root} is not an application package: it has no services.xml "
+                                "and no schemas/ directory", None,
+                                hint="run appkit in the directory holding services.xml, or pass that directory"))
+        return ApplicationPackage(root), diags
+    if len(schema_dirs) == 2:
+        diags.append(Diagnostic(AK011, "both schemas/ and searchdefinitions/ exist; Vespa reads schemas/ only "
+                                "when both are present", Span(display_path(schema_dirs[1]), 1, 1),
+                                hint="move the files from searchdefinitions/ into schemas/"))
+
+    services = None
+    if services_path.is_file():
+        from appkit.package.services import parse_services
+
+        services, found = parse_services(services_path, display_path(services_path))
+        diags.extend(found)
+        _remember(services_path, sources)
+    for name in XML_TOLERATED:
+        p = root / name
+        if p.is_file():
+            from appkit.package.services import check_xml_file
+
+            diags.extend(check_xml_file(p, display_path(p), name))
+
+    schemas, profiles, expressions = _load_schemas(root, schema_dirs[:1], diags, sources)
+
+    query_features: dict = {}
+    types_dir = root / "search" / "query-profiles" / "types"
+    if types_dir.is_dir():
+        from appkit.package.query_profiles import parse_query_profile_types
+
+        query_features, found = parse_query_profile_types(types_dir, root)
+        diags.extend(found)
+
+    models: tuple = ()
+    if (root / "models").is_dir() or (root / "files").is_dir():
+        from appkit.importers.discovery import discover_models
+
+        found_models, found = discover_models(root)
+        models = tuple(found_models)
+        diags.extend(found)
+
+    files = tuple(
+        p.relative_to(root).as_posix()
+        for d in ("files", "constants", "models") if (root / d).is_dir()
+        for p in _files_under(root / d, root, diags)
+    )
+    package = ApplicationPackage(root, services, tuple(schemas), tuple(profiles), expressions,
+                                 query_features, models, files, sources)
+    return package, diags
+
+
+def _remember(path: Path, sources: dict[str, SourceFile]) -> None:
+    try:
+        sources[display_path(path)] = SourceFile.read(path, display_path(path))
+    except OSError:
+        pass
+
+
+def _load_schemas(root: Path, schema_dirs: list[Path], diags: list[Diagnostic],
+                  sources: dict[str, SourceFile]):
+    schemas, profiles, expressions = [], [], {}
+    for directory in schema_dirs:
+        sd_files = sorted(p for p in directory.glob("*.sd") if p.is_file())
+        if not sd_files:
+            diags.append(Diagnostic(AK012, f"{display_path(directory)} holds no .sd schema file",
+                                    Span(display_path(directory), 1, 1), hint="add a schema NAME.sd"))
+        for path in sd_files:
+            schema = parse_schema_file(path, diags, sources)
+            if schema is not None:
+                schemas.append(schema)
+        for path in _files_under(directory, root, diags):
+            if path.suffix == ".profile" and path.parent != directory:
+                schema_name = path.relative_to(directory).parts[0]
+                profile = parse_profile_file(path, diags, sources)
+                if profile is not None:
+                    profiles.append(ProfileFile(schema_name, profile))
+            elif path.suffix in (".expression", ".expr"):
+                source = _read(path, diags)
+                if source is not None:
+                    expressions[source.path] = source
+                    sources[source.path] = source
+    return schemas, profiles, expressions
