@@ -1,0 +1,222 @@
+"""Composite ops lowered to Vespa primitives: softmax, where, cast, argmax, cumsum, trilu, one-hot, einsum.
+
+Each is built from the core helpers of lower.py (so constant folding and dimension naming come
+for free) and, where a value is used twice, binds it to a function first with `share`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from appkit.expr import ir
+from appkit.importers.lower import (
+    UNIT, A, B, ConversionError, binary, constant, folded, fresh_name, lam, normalize_axis, num, real_dims,
+    reduce, rename_to, share, transpose, unary, unsqueeze,
+)
+from appkit.importers.lower_shape import _relayout, materialize_axis
+from appkit.importers.model import Operand
+from appkit.tensor.type import CellType, Dimension, TensorType, decay
+
+
+def softmax(x: Operand, axis: int, log: bool = False) -> Operand:
+    """exp(x - max) / sum(exp(x - max)) over one axis (log: x - max - log(sum(exp(x - max))))."""
+    axis = normalize_axis(axis, x.rank)
+    if x.is_constant:
+        arr = np.asarray(x.value)
+        shifted = arr - arr.max(axis=axis, keepdims=True)
+        e = np.exp(shifted)
+        out = shifted - np.log(e.sum(axis=axis, keepdims=True)) if log else e / e.sum(axis=axis, keepdims=True)
+        return folded(out.astype(arr.dtype), x.cell_type)
+    return softmax_over(x, [axis], log)
+
+
+def softmax_over(x: Operand, axes: Sequence[int], log: bool = False) -> Operand:
+    x = share(x)
+    shifted = share(binary(x, reduce(x, axes, "max", keepdims=True), "sub"))
+    e = share(unary(shifted, "exp"))
+    total = reduce(e, axes, "sum", keepdims=True)
+    if log:
+        return binary(shifted, unary(total, "log"), "sub")
+    return binary(e, total, "div")
+
+
+def where(condition: Operand, x: Operand, y: Operand) -> Operand:
+    """condition ? x : y, as if(c, x, 0) + if(c, 0, y), which stays exact for inf and nan."""
+    if condition.is_constant and x.is_constant and y.is_constant:
+        return folded(np.where(np.asarray(condition.value).astype(bool), np.asarray(x.value), np.asarray(y.value)),
+                      x.cell_type)
+    if condition.is_constant and np.all(np.asarray(condition.value)) and _covers(x, condition, y):
+        return x
+    condition = share(condition)
+    picked_x = _select(condition, x, True)
+    picked_y = _select(condition, y, False)
+    return binary(picked_x, picked_y, "add")
+
+
+def _covers(x: Operand, *others: Operand) -> bool:
+    return all(o.rank <= x.rank and all(s in (1, t) for s, t in zip(o.shape[::-1], x.shape[::-1])) for o in others)
+
+
+def _select(condition: Operand, value: Operand, keep_when_true: bool) -> Operand:
+    return binary(condition, value, "select_true" if keep_when_true else "select_false")
+
+
+# framework dtype name -> (Vespa cell type after the cast, numpy dtype)
+def cast(x: Operand, dtype: np.dtype) -> Operand:
+    """A cast to a numpy dtype: integer targets truncate, bool compares with zero, floats re-type cells."""
+    dtype = np.dtype(dtype)
+    if x.is_constant:
+        arr = np.asarray(x.value)
+        if dtype.kind in "iu" and arr.dtype.kind == "f":
+            arr = np.trunc(arr)
+        out = arr.astype(dtype)
+        return folded(out, CellType.DOUBLE if dtype == np.float64 else CellType.FLOAT)
+    if dtype.kind == "b":
+        return unary_body(x, ir.BinaryOp("!=", A, num(0)))
+    if dtype.kind in "iu":
+        x = unary(x, "trunc")
+        return x
+    target = CellType.DOUBLE if dtype == np.float64 else CellType.FLOAT
+    if target is x.cell_type or not real_dims(x):
+        return x
+    return replace(x, expr=ir.CellCast(x.expr, target), cell_type=target)
+
+
+def unary_body(x: Operand, body: ir.Expr) -> Operand:
+    return replace(x, expr=ir.Map(x.expr, lam("a", body)), cell_type=decay(x.cell_type) if real_dims(x) else
+                   CellType.DOUBLE, value=None)
+
+
+def argmax(x: Operand, axis: int, keepdims: bool, select_last: bool = False, minimum: bool = False) -> Operand:
+    """The index of the largest (smallest) value along an axis; the first one unless select_last."""
+    axis = normalize_axis(axis, x.rank)
+    if x.is_constant:
+        arr = np.asarray(x.value)
+        src = np.flip(arr, axis) if select_last else arr
+        idx = np.argmin(src, axis=axis) if minimum else np.argmax(src, axis=axis)
+        if select_last:
+            idx = arr.shape[axis] - 1 - idx
+        return folded(np.expand_dims(idx, axis) if keepdims else idx)
+    n = x.shape[axis]
+    if n is None:
+        raise ConversionError("argmax along an axis of unknown size")
+    if x.dims[axis] == UNIT:
+        zeros = reduce(binary(x, x, "sub"), [axis], "sum", keepdims)
+        return zeros
+    x = share(x)
+    best = reduce(x, [axis], "min" if minimum else "max", keepdims=True)
+    hit = share(binary(x, best, "equal"))
+    d = x.dims[axis]
+    positions = ir.Generate(TensorType([Dimension(d, n)], CellType.FLOAT), ir.Ref(d))
+    miss = num(-1) if select_last else num(n)
+    indexed = Operand(ir.Join(hit.expr, positions, lam("ab", ir.If(ir.BinaryOp("!=", A, num(0)), B, miss))),
+                      hit.dims, hit.shape, decay(hit.cell_type))
+    return reduce(indexed, [axis], "max" if select_last else "min", keepdims)
+
+
+def cumsum(x: Operand, axis: int, exclusive: bool = False, reverse: bool = False) -> Operand:
+    axis = normalize_axis(axis, x.rank)
+    if x.is_constant:
+        arr = np.asarray(x.value)
+        a = np.flip(arr, axis) if reverse else arr
+        out = np.cumsum(a, axis=axis, dtype=arr.dtype)
+        if exclusive:
+            out = out - a
+        return folded(np.flip(out, axis) if reverse else out, x.cell_type)
+    n = x.shape[axis]
+    if n is None:
+        raise ConversionError("cumsum along an axis of unknown size")
+    if x.dims[axis] == UNIT:
+        return binary(x, x, "sub") if exclusive else x
+    old, new = x.dims[axis], fresh_name(x.dims)
+    op = (">" if exclusive else ">=") if reverse else ("<" if exclusive else "<=")
+    cond = ir.BinaryOp(op, ir.Ref(old), ir.Ref(new))
+    expr = _relayout(x, [axis], [new], [n], cond)
+    return Operand(expr, x.dims[:axis] + (new,) + x.dims[axis + 1:], x.shape, decay(x.cell_type))
+
+
+def trilu(x: Operand, k: int, upper: bool) -> Operand:
+    """Keep the upper (lower) triangle of the last two axes, from diagonal k."""
+    if x.is_constant:
+        arr = np.asarray(x.value)
+        return folded(np.triu(arr, k) if upper else np.tril(arr, k), x.cell_type)
+    rows, cols = x.shape[-2], x.shape[-1]
+    if rows is None or cols is None:
+        raise ConversionError("trilu of a matrix of unknown size")
+    x = materialize_axis(materialize_axis(x, x.rank - 2), x.rank - 1)
+    r, c = x.dims[-2], x.dims[-1]
+    diff = ir.BinaryOp("-", ir.Ref(c), ir.Ref(r))
+    keep = ir.BinaryOp(">=", diff, num(k)) if upper else ir.BinaryOp("<=", diff, num(k))
+    mask = ir.Generate(TensorType([Dimension(r, rows), Dimension(c, cols)], CellType.FLOAT), keep)
+    expr = ir.Join(x.expr, mask, lam("ab", ir.If(ir.BinaryOp("!=", B, num(0)), A, num(0))))
+    return replace(x, expr=expr, cell_type=decay(x.cell_type))
+
+
+def one_hot(indices: Operand, depth: int, off: float, on: float, axis: int) -> Operand:
+    """ONNX OneHot: a new axis of size depth, `on` where it equals the (wrapped) index."""
+    rank = indices.rank + 1
+    axis = normalize_axis(axis, rank)
+    if indices.is_constant:
+        idx = np.asarray(indices.value).astype(np.int64)
+        idx = np.where(idx < 0, idx + depth, idx)
+        hot = np.moveaxis(idx[..., None] == np.arange(depth), -1, axis)
+        return folded(np.where(hot, on, off).astype(np.float32))
+    new = fresh_name(indices.dims)
+    positive = ir.Map(indices.expr, lam("a", ir.If(ir.BinaryOp("<", A, num(0)), ir.BinaryOp("+", A, num(depth)), A)))
+    positions = ir.Generate(TensorType([Dimension(new, depth)], CellType.FLOAT), ir.Ref(new))
+    expr = ir.Join(positive, positions, lam("ab", ir.If(ir.BinaryOp("==", A, B), num(on), num(off))))
+    dims = list(indices.dims)
+    dims.insert(axis, new)
+    shape = list(indices.shape)
+    shape.insert(axis, depth)
+    return Operand(expr, tuple(dims), tuple(shape), CellType.FLOAT)
+
+
+def einsum(equation: str, operands: Sequence[Operand]) -> Operand:
+    """Einsum with one or two operands (no repeated letter within one operand, no ellipsis)."""
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise ConversionError("einsum with '...' is not supported")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands) or len(terms) not in (1, 2):
+        raise ConversionError(f"einsum '{equation}' needs one or two operands")
+    for t, o in zip(terms, operands):
+        if len(t) != o.rank:
+            raise ConversionError(f"einsum term '{t}' does not match an operand of rank {o.rank}")
+        if len(set(t)) != len(t):
+            raise ConversionError(f"einsum term '{t}' repeats a letter (diagonals are not supported)")
+    if "->" not in eq:
+        rhs = "".join(sorted(c for c in set("".join(terms)) if "".join(terms).count(c) == 1))
+    if all(o.is_constant for o in operands):
+        return folded(np.einsum(eq if "->" in eq else f"{lhs}->{rhs}", *[np.asarray(o.value) for o in operands]),
+                      operands[0].cell_type)
+    if len(operands) == 1:
+        product = operands[0]
+        letters = terms[0]
+    else:
+        a, b = operands
+        letters = terms[0] + "".join(c for c in terms[1] if c not in terms[0])
+        # line both operands up on the union of letters, so a broadcasting multiply is the join
+        a_full = _to_letters(a, terms[0], letters)
+        b_full = _to_letters(b, terms[1], letters)
+        product = binary(a_full, b_full, "mul")
+    summed = [i for i, c in enumerate(letters) if c not in rhs]
+    reduced = reduce(product, summed, "sum", keepdims=False) if summed else product
+    remaining = [c for c in letters if c in rhs]
+    return transpose(reduced, [remaining.index(c) for c in rhs])
+
+
+def _to_letters(x: Operand, term: str, letters: str) -> Operand:
+    """x with its axes reordered and unit axes inserted to follow `letters`."""
+    present = [c for c in letters if c in term]
+    x = transpose(x, [term.index(c) for c in present])
+    missing = [i for i, c in enumerate(letters) if c not in term]
+    return unsqueeze(x, missing) if missing else x
+
+
+__all__ = ["argmax", "cast", "cumsum", "einsum", "one_hot", "softmax", "softmax_over", "trilu", "where",
+           "constant", "rename_to"]
