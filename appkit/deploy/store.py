@@ -469,7 +469,10 @@ def _bundle_to_entries(bundle: Mapping[str, bytes] | Path | str, metadata: Mappi
         entries = dict(bundle)
     if MANIFEST not in entries:
         extra = {"models": metadata["models"]} if "models" in metadata else None
-        return bundle_entries(entries, _str_or_none(metadata.get("source_hash")), extra, reserved=(VERSION_JSON,))
+        try:
+            return bundle_entries(entries, _str_or_none(metadata.get("source_hash")), extra, reserved=(VERSION_JSON,))
+        except AppkitError as e:  # one error type for callers of the store
+            raise StoreError(e.diagnostics) from None
     if VERSION_JSON in entries:
         raise StoreError(Diagnostic(AK516, f"bundle entry {VERSION_JSON!r} is reserved for the store"))
     manifest = json.loads(entries[MANIFEST])
