@@ -18,7 +18,7 @@ from appkit.tensor.type import CellType, Dimension, TensorType, TensorTypeError
 from appkit.tensor.value import (AK320, AK321, AK324, AK327, Tensor, TensorValueError,
                                  build_from_addresses, to_cell_dtype)
 
-_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|NaN|inf|Infinity|infinity)[fFdD]?")
+_NUMBER = re.compile(r"([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|NaN|Infinity|infinity|inf))([fFdD]?)(?![A-Za-z0-9_])")
 _WORD = re.compile(r"[A-Za-z0-9_@$-][A-Za-z0-9_@$.-]*")
 _PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_@$-]+$")
 _TYPE_PREFIX = re.compile(r"\s*tensor\s*(?:<[^>]*>)?\s*\([^)]*\)\s*")
@@ -58,7 +58,7 @@ class _Parser:
             shown = word.group(0) if word else self.text[self.pos:self.pos + 1] or "the end of the text"
             self.fail(f"cell value '{shown}' is not a number", "give each cell a number, like 1.5", AK321)
         self.pos = m.end()
-        body = m.group(0).rstrip("fFdD")
+        body = m.group(1)
         low = body.lower().lstrip("+")
         if low in ("nan", "-nan"):
             return math.nan
