@@ -1,0 +1,85 @@
+"""Reading an ONNX file: the protobuf, external data (only from inside the package), shape inference.
+
+A path that leaves the package is reported and never opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+from onnx import external_data_helper
+
+from appkit.diagnostics import Diagnostic, rule
+from appkit.source import Span
+
+AK442 = rule("AK442", "ONNX model cannot be read", example="models/m.onnx truncated by a failed copy",
+             fix="re-export the model, or copy the complete file")
+AK443 = rule("AK443", "ONNX external data outside the package",
+             example="an initializer stored in ../weights.bin",
+             fix="keep external data files beside the model inside the application package")
+
+
+@dataclass
+class LoadedModel:
+    proto: onnx.ModelProto
+    opset: int  # the default-domain opset the model imports
+    value_types: dict[str, int] = field(default_factory=dict)  # tensor name -> ONNX element type
+
+
+def load_onnx(path: Path, package_root: Path | None, display: str) -> tuple[LoadedModel | None, list[Diagnostic]]:
+    span = Span(display, 1, 1)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        return None, [Diagnostic(AK442, f"Could not read ONNX model '{display}': {e}", span,
+                                 hint="the file is not a valid ONNX model: re-export it")]
+    problems = _check_external_data(proto, path, package_root, span)
+    if problems:
+        return None, problems
+    try:
+        if any(external_data_helper.uses_external_data(t) for t in _all_tensors(proto)):
+            external_data_helper.load_external_data_for_model(proto, str(path.parent))
+    except (OSError, ValueError) as e:
+        return None, [Diagnostic(AK442, f"Could not read the external data of ONNX model '{display}': {e}", span,
+                                 hint="copy the external data files beside the model")]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except Exception:  # shape inference is a help, not a requirement
+        inferred = proto
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
+    types: dict[str, int] = {}
+    for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+            types[vi.name] = vi.type.tensor_type.elem_type
+    for init in proto.graph.initializer:
+        types[init.name] = init.data_type
+    return LoadedModel(proto, int(opset), types), []
+
+
+def _all_tensors(proto: onnx.ModelProto):
+    yield from proto.graph.initializer
+    for node in proto.graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+
+
+def _check_external_data(proto: onnx.ModelProto, path: Path, package_root: Path | None,
+                         span: Span) -> list[Diagnostic]:
+    root = (package_root or path.parent).resolve()
+    problems: list[Diagnostic] = []
+    for tensor in _all_tensors(proto):
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        location = external_data_helper.ExternalDataInfo(tensor).location
+        target = (path.parent / location).resolve()
+        try:
+            target.relative_to(root)
+        except ValueError:
+            problems.append(Diagnostic(
+                AK443, f"ONNX model '{span.path}' stores tensor '{tensor.name}' in '{location}', which is outside "
+                       f"the application package; it was not read", span,
+                hint="move the external data file beside the model inside the package and re-save the model"))
+    return problems
