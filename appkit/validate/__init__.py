@@ -1,7 +1,8 @@
 """Validation: every reference and every type in a loaded package, reported as diagnostics.
 
-`validate_package(package)` runs each registered concern in turn (expressions, services ↔ schemas,
-fields, rank profiles, types, models) and returns everything it found.
+`validate_package(package)` runs each concern in turn: expressions parse, services.xml ↔ schemas,
+fields and imported fields, rank-profile inheritance, features and constants, types of every
+expression, and models (features resolve, inputs have fitting functions). It returns everything.
 """
 
 from __future__ import annotations
@@ -12,6 +13,68 @@ from appkit.package.app import ApplicationPackage
 
 def validate_package(package: ApplicationPackage, use_cache: bool = True) -> list[Diagnostic]:
     from appkit.validate.expressions import parse_package_expressions
+    from appkit.validate.fields import check_fields, check_services_and_schemas, index_schemas
+    from appkit.validate.models import ModelResolver
+    from appkit.validate.ranking import check_constants
 
-    _, diagnostics = parse_package_expressions(package)
+    parsed, diagnostics = parse_package_expressions(package)
+    indexes = index_schemas(package)
+    diagnostics += check_services_and_schemas(package, indexes)
+    diagnostics += check_fields(package, indexes)
+    resolver = ModelResolver(package, use_cache)
+    for schema in package.schemas:
+        diagnostics += check_constants(package, schema.constants)
+        resolved, found = resolved_profiles(package, schema)
+        diagnostics += found
+        for profile in resolved.values():
+            diagnostics += check_constants(package, profile.profile.constants)
+            diagnostics += _check_profile(package, profile, indexes[schema.name], parsed, resolver)
+    diagnostics += resolver.diagnostics
     return diagnostics
+
+
+def resolved_profiles(package: ApplicationPackage, schema):
+    """The schema's profiles (own, from .profile files, and its parent schema's) with inheritance folded in."""
+    from appkit.validate.profiles import resolve_profiles, schema_profiles
+
+    extra = [pf.profile for pf in package.profile_files if pf.schema == schema.name]
+    profiles, diagnostics = schema_profiles(schema, extra)
+    parent_profiles: dict = {}
+    for parent_name in schema.inherits:
+        parent = package.schema(parent_name)
+        if parent is not None:
+            parent_extra = [pf.profile for pf in package.profile_files if pf.schema == parent_name]
+            parent_profiles.update(schema_profiles(parent, parent_extra)[0])
+    resolved, found = resolve_profiles(schema, profiles, parent_profiles)
+    return resolved, diagnostics + found
+
+
+def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic]:
+    from appkit.expr.typecheck import FunctionDef, TypeContext, check_types
+    from appkit.validate.models import check_model_inputs, model_feature_nodes
+    from appkit.validate.ranking import check_profile, profile_features
+
+    out: list[Diagnostic] = []
+    expressions = [(f.expression, parsed[f.expression]) for f in profile.functions.values() if f.expression in parsed]
+    for phase in (profile.first_phase, profile.second_phase, profile.global_phase):
+        if phase is not None and phase.expression in parsed:
+            expressions.append((phase.expression, parsed[phase.expression]))
+    model_types, uses = {}, []
+    for text, expr in expressions:
+        for node in model_feature_nodes([expr]):
+            key, output_type, model, found = resolver.resolve(node, text.span)
+            out += found
+            if output_type is not None:
+                model_types[key] = output_type
+                uses.append((model, node, text.span))
+    schema_constants = {c.name: c for c in profile.schema.constants}
+    features = profile_features(profile, index, package.query_features, schema_constants, model_types)
+    out += check_profile(profile, index, features, parsed, package.query_features)
+    if uses:
+        functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])
+                     for n, f in profile.functions.items() if f.expression in parsed}
+        context = TypeContext(features=features, functions=functions)
+        types = {n: check_types(d.body, context)[0] for n, d in functions.items() if not d.params}
+        for model, node, where in uses:
+            out += check_model_inputs(model, node, where, profile.name, types, set(profile.functions))
+    return out

@@ -1,0 +1,153 @@
+"""Model rules: every model feature resolves to a model, signature and output of the package, every
+model input has a function of the required name and a fitting type, and variable overrides fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from appkit.diagnostics import Diagnostic, rule
+from appkit.expr import ir
+from appkit.importers.interface import AK480, AK481, AK482, ModelInterface, feature_text, select_expression
+from appkit.package.app import ApplicationPackage
+from appkit.source import Span
+from appkit.tensor.type import TensorType
+
+AK483 = rule("AK483", "model input has no function",
+             example='tensorflow("m/saved") whose placeholder is x, with no function x in the profile',
+             fix="add `function x() { expression: attribute(my_field) }` to the rank profile")
+AK484 = rule("AK484", "model input function has the wrong type",
+             example="function Placeholder returns tensor(d0[2],d5[10]) where tensor(d0[],d1[784]) is required",
+             fix="make the function return the required type (rename dimensions to d0, d1...)")
+AK485 = rule("AK485", "function overriding a model variable has the wrong type",
+             example="function m_W_read returns tensor(x[3]) for a variable of type tensor(d1[10],d2[784])",
+             fix="return the variable's type, as `appkit models` lists it")
+
+MODEL_FEATURES = {"tensorflow": "tensorflow", "onnx": "Onnx", "onnx_vespa": "Onnx", "onnxModel": "Onnx"}
+
+
+def model_feature_args(node: ir.Feature) -> tuple[str, ...] | None:
+    """The string arguments of a model feature, or None when it is not one (e.g. onnx(NAME) of an
+    onnx-model declaration, handled with the declarations)."""
+    if node.name not in MODEL_FEATURES or not node.args:
+        return None
+    if not isinstance(node.args[0], ir.String):
+        return None
+    out = []
+    for a in node.args:
+        if isinstance(a, ir.String):
+            out.append(a.value)
+        elif isinstance(a, ir.Ref):
+            out.append(a.name)
+        else:
+            return ()
+    return tuple(out)
+
+
+class ModelResolver:
+    """Resolves model features of one package, importing (or reading from cache) each model once."""
+
+    def __init__(self, package: ApplicationPackage, use_cache: bool = True):
+        self.package = package
+        self.use_cache = use_cache
+        self._interfaces: dict[str, ModelInterface] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._reported: set[str] = set()
+
+    def _source_for(self, path_arg: str):
+        from appkit.importers.naming import model_name
+
+        clean = path_arg.strip("/")
+        for prefix in ("models/",):
+            if clean.startswith(prefix):
+                clean = clean[len(prefix):]
+        is_file = clean.endswith(".onnx")
+        try:
+            wanted = model_name(clean, is_file)
+        except Exception:
+            wanted = clean
+        for source in self.package.models:
+            if source.name == wanted or getattr(source, "relative", None) == clean:
+                return source
+        return None
+
+    def interface(self, path_arg: str) -> ModelInterface | None:
+        source = self._source_for(path_arg)
+        if source is None:
+            return None
+        if source.name not in self._interfaces:
+            from appkit.validate.model_cache import load_interface
+
+            iface = load_interface(source, self.package.root, self.use_cache)
+            self._interfaces[source.name] = iface
+            self.diagnostics.extend(iface.diagnostics)
+        return self._interfaces[source.name]
+
+    def available(self) -> str:
+        names = sorted(getattr(s, "relative_to", lambda r: s.name)(self.package.root) for s in self.package.models)
+        return ", ".join(names) if names else "none (the package has no models/ directory entries)"
+
+    def resolve(self, node: ir.Feature, where: Span) -> tuple[str, TensorType | None, ModelInterface | None, list[Diagnostic]]:
+        """(feature key, output type, model, problems) for one model feature."""
+        from appkit.expr.typecheck import feature_key
+
+        key = feature_key(node)
+        args = model_feature_args(node)
+        span = node.span or where
+        framework = MODEL_FEATURES[node.name]
+        shown = feature_text(node.name, args or ())
+        if not args or len(args) > 3:
+            return key, None, None, [Diagnostic(AK482, f"Could not use {framework.lower()} model from {key}: a model "
+                                                "feature takes a quoted model path, then an optional signature and "
+                                                "output (at most 3 arguments)", span,
+                                                hint=f'write {node.name}("my_model/saved")')]
+        model = self.interface(args[0])
+        if model is None:
+            return key, None, None, [Diagnostic(AK480, f"Could not use {framework} model from {shown}: No model "
+                                                f"'{args[0]}' is available. Available models: {self.available()}",
+                                                span, hint="put the model under models/ and name its path below models/")]
+        name, error = select_expression(model, args)
+        if error:
+            return key, None, model, [Diagnostic(AK481, f"Could not use {framework} model from {shown}: {error}", span,
+                                                 hint=f"use one of: {', '.join(sorted(model.outputs))}")]
+        return key, model.outputs[name], model, []
+
+
+def model_feature_nodes(exprs: Iterable[ir.Expr]):
+    for expr in exprs:
+        for node in ir.walk(expr):
+            if isinstance(node, ir.Feature) and node.name in MODEL_FEATURES and model_feature_args(node) is not None:
+                yield node
+
+
+def check_model_inputs(model: ModelInterface, node: ir.Feature, where: Span, profile_name: str,
+                       function_types: dict[str, TensorType | None], functions_present: set[str]) -> list[Diagnostic]:
+    """Vespa's verifyInputs: each required input has a function of that name and an assignable type."""
+    out: list[Diagnostic] = []
+    framework = MODEL_FEATURES[node.name]
+    shown = feature_text(node.name, model_feature_args(node) or ())
+    span = node.span or where
+    for name, inp in sorted(model.inputs.items()):
+        if name not in functions_present:
+            out.append(Diagnostic(AK483, f"Could not use {framework} model from {shown}: Model refers input '{name}' "
+                                  f"of type {inp.type} but this function is not present in rank profile "
+                                  f"'{profile_name}'", span,
+                                  hint=f"add to rank-profile '{profile_name}': function {name}() "
+                                       f"{{ expression: attribute(FIELD) }} returning {inp.type}"))
+            continue
+        actual = function_types.get(name)
+        if actual is not None and not actual.is_assignable_to(inp.type, check_cell_type=False):
+            extra = (". This is often due to missing declaration of query tensor features in query profile "
+                     "types - see the documentation.") if actual.is_scalar else ""
+            out.append(Diagnostic(AK484, f"Could not use {framework} model from {shown}: Model refers input '{name}'. "
+                                  f"The required type of this is {inp.type}, but this function returns {actual}{extra}",
+                                  span, hint=f"make function '{name}' return {inp.type}"))
+    for v in model.variables:
+        if v.vespa_name in functions_present:
+            actual = function_types.get(v.vespa_name)
+            if actual is not None and not actual.is_assignable_to(v.type, check_cell_type=False):
+                out.append(Diagnostic(AK485, f"Function '{v.vespa_name}' replaces the constant with this name. The "
+                                      f"required type of this is {v.type}, but this function returns {actual}", span,
+                                      hint=f"make function '{v.vespa_name}' return {v.type} (TensorFlow variable "
+                                           f"{v.framework_name})"))
+    return out
