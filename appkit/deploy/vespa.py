@@ -205,7 +205,9 @@ class ConfigServerClient:
                 why_retry = f"cannot connect to {self.host}:{self.port} ({_describe_os_error(e)})"
                 last: VespaDeployError = VespaDeployError(Diagnostic(
                     AK520, f"config server {self.url} not reachable: {_describe_os_error(e)}; gave up after "
-                    f"{self.wait:g} s", hint="is the config server running? `--wait SECONDS` waits longer"))
+                    f"{self.wait:g} s", hint="is the config server running? `--wait SECONDS` waits longer"
+                    + ("; if it requires a client certificate, pass --cert and --key"
+                       if self.scheme == "https" and not self.tls.cert else "")))
             else:
                 if 200 <= status < 300:
                     return self._json(status, data)
@@ -240,8 +242,7 @@ class ConfigServerClient:
             response = conn.getresponse()
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         except ssl.SSLError as e:
-            raise VespaDeployError(Diagnostic(AK522, f"TLS with {self.host}:{self.port} failed: "
-                                              f"{e.reason or e}", hint=_tls_hint(self.tls))) from None
+            raise VespaDeployError(_tls_diagnostic(e, f"{self.host}:{self.port}", self.tls)) from None
         except (socket.timeout, TimeoutError):
             raise VespaDeployError(Diagnostic(AK525, f"{method} {path}: no answer from {self.url} within "
                                               f"{self.timeout:g} s", hint="raise --timeout")) from None
@@ -323,7 +324,7 @@ def tidy_server_message(message: str) -> str:
     return ": ".join(kept).removesuffix(", input:").removesuffix(" input:")
 
 
-_FILE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:sd|profile|expression|xml|json|onnx|pb|constant|tsv))\b")
+_FILE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:sd|profile|expression|xml|json|onnx|pb|constant|tsv)~?)(?![\w~])")
 _LINE_COL = [re.compile(r"\bline (\d+), column (\d+)"), re.compile(r"\[(\d+):(\d+)\]"),
              re.compile(r"\bat line (\d+)()"), re.compile(r"\bline (\d+)()")]
 
@@ -465,6 +466,25 @@ def _describe_os_error(error: BaseException) -> str:
     if isinstance(error, http.client.RemoteDisconnected):
         return "the server closed the connection"
     return getattr(error, "strerror", None) or type(error).__name__
+
+
+def _tls_diagnostic(error: ssl.SSLError, where: str, tls: TLSFiles) -> Diagnostic:
+    """Say which side of the TLS handshake was unhappy, in words, and which flag fixes it."""
+    reason = str(error.reason or error)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return Diagnostic(AK522, f"TLS with {where}: the server's certificate is not trusted "
+                          f"({error.verify_message or reason})",
+                          hint="pass --ca-cert with the CA certificate that signs the config server's certificate")
+    if "CERTIFICATE_REQUIRED" in reason or "HANDSHAKE_FAILURE" in reason or "UNKNOWN_CA" in reason \
+            or "BAD_CERTIFICATE" in reason:
+        return Diagnostic(AK522, f"TLS with {where}: the server did not accept our client certificate ({reason})",
+                          hint="pass the client certificate and key the server trusts: --cert and --key"
+                          + ("" if tls.cert else " (none given)"))
+    if isinstance(error, ssl.SSLEOFError) and not tls.cert:
+        return Diagnostic(AK522, f"TLS with {where}: the server closed the connection during the handshake; "
+                          "it most likely requires a client certificate, and none was given",
+                          hint="pass the client certificate and key the server trusts: --cert and --key")
+    return Diagnostic(AK522, f"TLS with {where} failed: {reason}", hint=_tls_hint(tls))
 
 
 def _tls_hint(tls: TLSFiles) -> str:
