@@ -159,11 +159,15 @@ def reduce(a: Tensor, aggregator: str, dims: Sequence[str] = ()) -> Tensor:
     dtype = _compute_dtype(rtype, a)
     x = a.cells_array.astype(dtype, copy=False)
     if len(kept_pos) == len(mapped):  # only indexed dimensions reduced: per subspace
-        out = _aggregate(x, aggregator, axes) if axes else x
+        if axes:
+            out = _aggregate(x, aggregator, axes)
+        else:  # nothing to aggregate over: each cell is its own group of one
+            out = np.ones_like(x) if aggregator == "count" else x
         return _finish(rtype, a.labels, out, (len(a.labels), *kept_shape))
     # move reduced indexed axes last and flatten them: (n, *kept, r)
     keep_axes = [i for i in range(1, x.ndim) if i not in axes]
-    x = np.transpose(x, (0, *keep_axes, *axes)).reshape((x.shape[0], *kept_shape, -1))
+    r = int(np.prod([x.shape[i] for i in axes], dtype=np.int64))
+    x = np.transpose(x, (0, *keep_axes, *axes)).reshape((x.shape[0], *kept_shape, r))
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, lab in enumerate(a.labels):
         groups.setdefault(tuple(lab[p] for p in kept_pos), []).append(i)
