@@ -1,0 +1,266 @@
+"""`appkit verify [PATH]`: evaluate every imported model beside its framework and report the error.
+
+For each model of the package (TensorFlow SavedModels, ONNX files), random inputs of the input types
+(and `--inputs FILE`) go through appkit's conversion and through TensorFlow / ONNX Runtime; the max
+absolute and relative error per output is printed, exit 1 when one is above `--tolerance`.
+TensorFlow is imported here only, lazily; without it the TensorFlow models are reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from appkit.diagnostics import rule
+from appkit.expr import ir
+from appkit.importers.model import ImportedModel
+
+HELP = __doc__
+
+AK420 = rule("AK420", "imported model differs from its framework",
+             example="appkit verify: serving_default.y max rel error 3e-2 above tolerance 1e-5",
+             fix="report the model: a converter is wrong; meanwhile use onnx-model (ONNX Runtime)")
+AK421 = rule("AK421", "reference framework not installed",
+             example="appkit verify on a TensorFlow model without tensorflow installed",
+             fix="pip install 'appkit[tensorflow]' (or onnxruntime for ONNX models)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default=".", help="application package (default: .)")
+    parser.add_argument("--inputs", type=Path, help="JSON file: {input name: nested list} evaluated too")
+    parser.add_argument("--tolerance", type=float, default=1e-5, help="max relative error (default 1e-5)")
+    parser.add_argument("--batch", type=int, default=2, help="size given to unbound dimensions (default 2)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+# --- evaluating an imported model ---------------------------------------------------------------------
+
+
+def replace_overridden_constants(expr: ir.Expr, names: set[str]) -> ir.Expr:
+    """`constant(c)` becomes `c` where a function named c exists (Vespa's override rule)."""
+    from dataclasses import replace
+
+    if isinstance(expr, ir.Feature) and expr.name == "constant" and len(expr.args) == 1 and \
+            isinstance(expr.args[0], ir.Ref) and expr.args[0].name in names:
+        return ir.Ref(expr.args[0].name)
+    changes: dict[str, Any] = {}
+    for field in expr.__dataclass_fields__:
+        value = getattr(expr, field)
+        if isinstance(value, ir.Node):
+            new = replace_overridden_constants(value, names)
+            if new is not value:
+                changes[field] = new
+        elif isinstance(value, tuple) and value and any(isinstance(v, (ir.Node, tuple)) for v in value):
+            items = tuple(_replace_item(v, names) for v in value)
+            if any(a is not b for a, b in zip(items, value)):
+                changes[field] = items
+    return replace(expr, **changes) if changes else expr
+
+
+def _replace_item(value: Any, names: set[str]) -> Any:
+    if isinstance(value, ir.Node):
+        return replace_overridden_constants(value, names)
+    if isinstance(value, tuple):
+        return tuple(_replace_item(v, names) for v in value)
+    return value
+
+
+def evaluate_imported(model: ImportedModel, expression: str, inputs: Mapping[str, np.ndarray],
+                      overrides: Mapping[str, ir.Expr] | None = None) -> np.ndarray:
+    """Evaluate one output of an imported model with numpy inputs (framework axis order), as numpy.
+
+    `overrides` are rank-profile functions; one named like a constant replaces that constant.
+    """
+    from appkit.expr.evaluate import EvalContext, evaluate
+    from appkit.tensor.type import Dimension, TensorType
+    from appkit.tensor.value import Tensor
+
+    values: dict[str, Any] = {f"constant({n})": t for n, t in model.constants.items()}
+    for name, model_input in model.inputs.items():
+        array = np.asarray(inputs[name])
+        dims = [Dimension(f"d{i}", int(s)) for i, s in enumerate(array.shape)]
+        type_ = TensorType(dims, model_input.type.cell_type)
+        values[name] = Tensor.from_numpy(type_, _canonical(array, [d.name for d in dims]))
+    functions: dict[str, Any] = {n: ((), e) for n, e in model.functions.items()}
+    for name, expr in (overrides or {}).items():
+        functions[name] = ((), expr)
+    names = set(overrides or {})
+    expr = model.expressions[expression]
+    if names:
+        expr = replace_overridden_constants(expr, names)
+        functions = {n: (p, replace_overridden_constants(e, names) if n not in names else e)
+                     for n, (p, e) in functions.items()}
+    result = evaluate(expr, EvalContext(values, functions))
+    order = [d.name for d in result.type.dimensions]
+    array = result.to_numpy()
+    framework = sorted(order, key=lambda d: int(d[1:]) if d[1:].isdigit() else 0)
+    return np.transpose(array, [order.index(d) for d in framework]) if order != framework else array
+
+
+def _canonical(array: np.ndarray, names: list[str]) -> np.ndarray:
+    order = sorted(range(len(names)), key=lambda i: names[i])  # Vespa orders d10 before d2
+    return np.ascontiguousarray(np.transpose(array, order)) if order != list(range(len(names))) else array
+
+
+def errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """(max absolute, max relative) error; relative to max(|expected|, 1e-6) per cell."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        if actual.size == expected.size:
+            actual = actual.reshape(expected.shape)
+        else:
+            return float("inf"), float("inf")
+    if expected.size == 0:
+        return 0.0, 0.0
+    diff = np.abs(actual - expected)
+    return float(diff.max()), float((diff / np.maximum(np.abs(expected), 1e-6)).max())
+
+
+# --- references ----------------------------------------------------------------------------------------
+
+
+def random_inputs(model: ImportedModel, batch: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    result = {}
+    for name, model_input in model.inputs.items():
+        shape = [batch if d.size is None else d.size for d in model_input.type.dimensions]
+        dtype = np.float64 if model_input.type.cell_type.value == "double" else np.float32
+        result[name] = rng.normal(size=sorted_to_framework(shape, model_input.type)).astype(dtype)
+    return result
+
+
+def sorted_to_framework(shape: list[int], type_: Any) -> list[int]:
+    names = [d.name for d in type_.dimensions]
+    by_name = dict(zip(names, shape))
+    ordered = sorted(names, key=lambda d: int(d[1:]) if d[1:].isdigit() else 0)
+    return [by_name[n] for n in ordered]
+
+
+def tensorflow_reference(model: ImportedModel) -> Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Run the SavedModel's signatures with TensorFlow (imported here, lazily)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf  # noqa: PLC0415 - only verify needs TensorFlow
+
+    loaded = tf.compat.v1.saved_model.load_v2(model.path, tags=["serve"]) if hasattr(tf.compat.v1.saved_model, "load_v2") \
+        else tf.saved_model.load(model.path, tags=["serve"])
+    by_function = {i.name: i.framework_name for i in model.inputs.values()}
+
+    def run(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        fn = loaded.signatures[signature]
+        feed = {}
+        specs = fn.structured_input_signature[1]
+        for key, spec in specs.items():
+            node = spec.name.split(":")[0] if spec.name else key
+            function = next((f for f, framework in by_function.items() if framework in (node, f"{node}")), None)
+            if function is None:
+                function = next((f for f, fw in by_function.items() if fw.endswith(key)), key)
+            feed[key] = tf.constant(inputs[function], dtype=spec.dtype)
+        return {k: v.numpy() for k, v in fn(**feed).items()}
+
+    return run
+
+
+def onnx_reference(model: ImportedModel) -> Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime  # noqa: PLC0415
+
+    session = onnxruntime.InferenceSession(model.path, providers=["CPUExecutionProvider"])
+    by_framework = {i.framework_name: i.name for i in model.inputs.values()}
+
+    def run(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {i.name: inputs[by_framework.get(i.name, i.name)] for i in session.get_inputs()
+                if by_framework.get(i.name, i.name) in inputs}
+        names = [o.name for o in session.get_outputs()]
+        from appkit.importers.naming import vespa_name
+
+        return {vespa_name(n): v for n, v in zip(names, session.run(names, feed))} | dict(zip(names, session.run(names, feed)))
+
+    return run
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+
+def _load_inputs(path: Path) -> dict[str, np.ndarray]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: np.asarray(v) for k, v in data.items()}
+
+
+def verify_model(model: ImportedModel, reference: Callable[..., dict[str, np.ndarray]],
+                 cases: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """One row per (case, output): max abs and rel error of appkit against the reference."""
+    rows = []
+    for case_index, case in enumerate(cases):
+        case = {k: np.asarray(v, dtype=np.float64 if model.inputs[k].type.cell_type.value == "double" else np.float32)
+                for k, v in case.items() if k in model.inputs}
+        by_signature: dict[str, dict[str, np.ndarray]] = {}
+        for name, output in model.outputs.items():
+            if output.signature not in by_signature:
+                by_signature[output.signature] = reference(output.signature, case)
+            expected = by_signature[output.signature].get(output.key)
+            actual = evaluate_imported(model, name, case)
+            abs_err, rel_err = errors(actual, expected) if expected is not None else (float("inf"),) * 2
+            rows.append({"model": model.name, "case": case_index, "output": name, "max_abs": abs_err,
+                         "max_rel": rel_err})
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from appkit.importers.discovery import discover_models, import_model
+
+    root = Path(args.path)
+    if not root.is_dir():
+        sys.stderr.write(f"appkit verify: error: {root} is not a directory\n")
+        return 2
+    sources, diagnostics = discover_models(root)
+    for d in diagnostics:
+        sys.stderr.write(f"{d}\n")
+    extra = _load_inputs(args.inputs) if args.inputs else None
+    rows: list[dict[str, Any]] = []
+    failed = bool(diagnostics)
+    for source in sources:
+        model = import_model(source, root)
+        model.path = str(source.path)
+        if not model.ok:
+            for d in model.diagnostics:
+                sys.stderr.write(f"{d}\n")
+            failed = True
+            continue
+        try:
+            reference = tensorflow_reference(model) if model.format == "tensorflow" else onnx_reference(model)
+        except ImportError:
+            package = "tensorflow" if model.format == "tensorflow" else "onnxruntime"
+            sys.stderr.write(f"appkit verify: warning[{AK421}]: {model.name} skipped: {package} is not installed\n"
+                             f"  hint: pip install {package}\n")
+            continue
+        cases = [random_inputs(model, args.batch, args.seed)] + ([extra] if extra else [])
+        rows.extend(verify_model(model, reference, cases))
+    failed |= _print(rows, args.tolerance, args.format)
+    return 1 if failed else 0
+
+
+def _print(rows: list[dict[str, Any]], tolerance: float, output_format: str) -> bool:
+    failed = any(r["max_rel"] > tolerance for r in rows)
+    if output_format == "json":
+        print(json.dumps({"tolerance": tolerance, "ok": not failed, "results": rows}, indent=1))
+        return failed
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"appkit vs framework (tolerance {tolerance:g} relative)")
+    for column in ("model", "case", "output", "max abs error", "max rel error", ""):
+        table.add_column(column)
+    for r in rows:
+        bad = r["max_rel"] > tolerance
+        table.add_row(r["model"], str(r["case"]), r["output"], f"{r['max_abs']:.3g}", f"{r['max_rel']:.3g}",
+                      f"[red]FAIL[{AK420}][/red]" if bad else "[green]ok[/green]")
+    Console().print(table)
+    return failed
