@@ -26,8 +26,10 @@ Binary = Callable[[Array, Array], Array]
 
 def _bool(mask: Array, like: Array) -> Array:
     """1.0/0.0 in the dtype of the operands (float32 stays float32)."""
+    like = np.asarray(like)  # a lambda's number literal arrives as a Python float
+    like = np.asarray(like)  # a Python float when one side is a lambda's number constant
     dtype = like.dtype if like.dtype.kind == "f" else np.float64
-    return mask.astype(dtype)
+    return np.asarray(mask).astype(dtype)
 
 
 def _common(a: Array, b: Array) -> Array:
