@@ -1,0 +1,341 @@
+"""Parses Vespa .sd schema files and .profile rank-profile files into appkit's typed model.
+
+Public API: parse_schema(source) and parse_profile(source), each returning (model or None, diagnostics).
+Syntax errors become located diagnostics; Lark exceptions never escape.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from appkit.diagnostics import Diagnostic
+from appkit.package.sd_codes import AK200, AK201, AK202, AK203, AK204
+from appkit.package import schema as m
+from appkit.package import sd_profile as prof
+from appkit.package.sd_build import Builder, Node
+from appkit.package.sd_grammar import TokenStreamLexer, load_parser
+from appkit.package.sd_lexer import LexicalError, SchemaTokenizer
+from appkit.source import SourceFile, Span
+
+
+_tokenizer: SchemaTokenizer | None = None
+_parser: Lark | None = None
+
+# What token types mean to a user, for "expected ..." messages.
+_TOKEN_WORDS = {"IDENTIFIER": "a name", "IDDASH": "a name", "DOTTED": "a name", "INT_NUM": "an integer",
+                "LONG_NUM": "an integer", "DEC_NUM": "a decimal number", "QSTRING": "a quoted string",
+                "FILE_PATH": "a file path", "URI_PATH": "a URI", "TENSOR_TYPE": "a tensor type",
+                "EXPRESSION": "'expression: ...'", "_NL": "a new line", "$END": "the end of the file",
+                "INDEXING_SCRIPT": "'indexing: ...'", "FEATURES": "a feature list", "VARIABLE": "a name"}
+
+
+def _schema_parser() -> tuple[Lark, SchemaTokenizer]:
+    global _parser, _tokenizer
+    if _parser is None or _tokenizer is None:
+        _parser = load_parser("schema.lark", lexer=TokenStreamLexer, start=["schema_file", "profile_file"],
+                              propagate_positions=True)
+        keywords = {t.pattern.value: t.name for t in _parser.terminals if t.pattern.type == "str"}
+        _tokenizer = SchemaTokenizer(keywords)
+    return _parser, _tokenizer
+
+
+def parse_schema(source: SourceFile) -> tuple[m.Schema | None, list[Diagnostic]]:
+    """Parse a .sd file: a `schema`/`search` block, or a file of `document` blocks only."""
+    tree, diagnostics = _parse(source, "schema_file")
+    if tree is None:
+        return None, diagnostics
+    builder = Builder(source.path, source.text)
+    root = tree.children[0]
+    try:
+        schema = _documents(builder, root) if root.data == "root_documents" else _schema(builder, root)
+    except (LarkError, ValueError, IndexError, AttributeError, StopIteration) as e:
+        return None, diagnostics + [Diagnostic(AK200, f"cannot read this schema: {e}", Span(source.path, 1, 1))]
+    if schema is not None and not schema.document_only:
+        _check_file_name(builder, schema, source.path)
+    return schema, diagnostics + builder.diagnostics
+
+
+def parse_profile(source: SourceFile) -> tuple[m.RankProfile | None, list[Diagnostic]]:
+    """Parse a .profile file: exactly one `rank-profile` (or `model`) block."""
+    tree, diagnostics = _parse(source, "profile_file")
+    if tree is None:
+        return None, diagnostics
+    builder = Builder(source.path, source.text)
+    try:
+        profile = prof.rank_profile(builder, tree.children[0])
+    except (LarkError, ValueError, IndexError, AttributeError, StopIteration) as e:
+        return None, diagnostics + [Diagnostic(AK200, f"cannot read this rank profile: {e}", Span(source.path, 1, 1))]
+    return profile, diagnostics + builder.diagnostics
+
+
+def _parse(source: SourceFile, start: str) -> tuple[Tree | None, list[Diagnostic]]:
+    parser, tokenizer = _schema_parser()
+    text = source.text
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        what = "rank-profile" if start == "profile_file" else "schema"
+        return None, [Diagnostic(AK204, f"{source.path} holds no {what}", Span(source.path, 1, 1),
+                                 hint="add `schema NAME { document NAME { } }`" if what == "schema"
+                                 else "add `rank-profile NAME { ... }`")]
+    try:
+        return parser.parse(tokenizer.tokens(text), start=start), []
+    except LexicalError as e:
+        span = Builder(source.path, text).span_at(e.offset)
+        return None, [Diagnostic(AK201, e.message, span, e.hint)]
+    except UnexpectedInput as e:
+        return None, [_syntax_error(source, e)]
+    except LarkError as e:
+        return None, [Diagnostic(AK200, f"cannot parse: {e}", Span(source.path, 1, 1))]
+    except RecursionError:
+        return None, [Diagnostic(AK200, "nesting is too deep to parse", Span(source.path, 1, 1),
+                                 hint="check for runaway '{' or '<'")]
+
+
+def _syntax_error(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
+    if isinstance(e, UnexpectedCharacters):
+        return Diagnostic(AK201, "unexpected character", Span(source.path, e.line, e.column))
+    token = getattr(e, "token", None)
+    expected = set(getattr(e, "expected", ()) or ())
+    if not isinstance(token, Token):
+        return Diagnostic(AK200, "unexpected end of file", Span(source.path, e.line or 1, e.column or 1))
+    context = _context(e)
+    found = _describe_token(token)
+    wanted = _describe_expected(expected)
+    message = f"expected {wanted}{context}, found {found}"
+    if token.type == "$END":
+        line = source.text.count("\n") + 1
+        column = len(source.text) - source.text.rfind("\n")
+        span = Span(source.path, line, max(column, 1))
+    else:
+        span = Span(source.path, token.line or 1, token.column or 1, token.end_line, token.end_column)
+    return Diagnostic(AK200, message, span, _hint(token, expected))
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "the end of the line"
+    text = str(token).split("\n", 1)[0]
+    return f"'{text[:40]}'" + ("..." if len(text) > 40 else "")
+
+
+def _describe_expected(expected: set[str]) -> str:
+    parser, tokenizer = _schema_parser()
+    literal = {name: value for value, name in tokenizer.keywords.items()}
+    name_tokens = {"IDENTIFIER", "DOTTED", "INT_NUM", "LONG_NUM", "VARIABLE"}
+    words: list[str] = []
+    if expected & name_tokens:
+        words.append("a name")
+    for t in sorted(expected):
+        if t in name_tokens:
+            continue
+        if t in literal:
+            value = literal[t]
+            if "a name" in words and (value.isalpha() or "-" in value):
+                continue  # keywords are names too; do not list a hundred of them
+            words.append(f"'{value}'")
+        else:
+            word = _TOKEN_WORDS.get(t, t.lower())
+            if word not in words:
+                words.append(word)
+    if not words:
+        return "something else"
+    if len(words) > 10:
+        words = words[:10] + ["..."]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _context(e: UnexpectedInput) -> str:
+    """Where the parser was: 'after 'rank-profile p'' or 'in 'field title''."""
+    interactive = getattr(e, "interactive_parser", None)
+    stack = list(getattr(getattr(interactive, "parser_state", None), "value_stack", []) or [])
+    words: list[str] = []
+    for position in range(len(stack) - 1, -1, -1):
+        item = stack[position]
+        if isinstance(item, Token):
+            if item.type in ("LBRACE", "_NL", "RBRACE"):
+                if words:
+                    break
+                if item.type == "LBRACE":
+                    return _block_context(stack[:position])
+                continue
+            words.insert(0, str(item).split("\n", 1)[0])
+            if str(item)[:1].isalpha() and item.type not in ("IDENTIFIER", "IDDASH", "DOTTED"):
+                break
+        elif isinstance(item, Tree):
+            if item.data in ("name", "name_dash", "named_type") or item.data.endswith("_type"):
+                words.insert(0, _tree_text(item))
+            else:
+                break
+    return f" after '{' '.join(words).replace(' :', ':')}'" if words else ""
+
+
+def _block_context(stack: list[Any]) -> str:
+    words: list[str] = []
+    for item in reversed(stack):
+        if isinstance(item, Token):
+            if item.type in ("LBRACE", "RBRACE", "_NL"):
+                break
+            words.insert(0, str(item))
+            if item.type not in ("IDENTIFIER", "IDDASH", "DOTTED", "COLON"):
+                break
+        elif isinstance(item, Tree) and item.data in ("name", "name_dash"):
+            words.insert(0, _tree_text(item))
+        else:
+            break
+    return f" in '{' '.join(words)}'" if words else ""
+
+
+def _tree_text(tree: Tree) -> str:
+    return "".join(str(t) for t in tree.scan_values(lambda v: isinstance(v, Token)))
+
+
+def _hint(token: Token, expected: set[str]) -> str | None:
+    if token.type == "$END" and "RBRACE" in expected:
+        return "a block is not closed: add the missing '}'"
+    if token.type == "RBRACE" and "$END" in expected:
+        return "remove the extra '}'"
+    if token.type == "IDDASH" and expected & {"IDENTIFIER"}:
+        return "schema, document, field, struct and function names cannot contain '-': use '_'"
+    if expected == {"LBRACE"}:
+        return "add '{' here"
+    if token.type in ("IDENTIFIER", "DOTTED") and "RBRACE" in expected:
+        return "this is not a setting Vespa knows here; check the spelling or the enclosing block"
+    return None
+
+
+# ---------------------------------------------------------------------- schema level
+def _schema(b: Builder, node: Tree) -> m.Schema:
+    kids = node.children
+    name = b.name(kids[0])
+    inherits = (b.name(kids[1]),) if kids[1] is not None else ()
+    parts: dict[str, list] = {k: [] for k in ("fields_outside_document", "structs", "annotations", "fieldsets",
+                                              "document_summaries", "rank_profiles", "constants",
+                                              "onnx_models", "imported_fields", "indexes")}
+    single: dict[str, Any] = {}
+    for item in b.trees(kids[2:]):
+        if item.data == "document":
+            doc = _document(b, item, name)
+            if "document" in single:
+                b.error(AK203, f"schema '{name}' already has document '{single['document'].name}' so cannot "
+                                 f"add document '{doc.name}'", item, hint="keep one document per schema")
+                continue
+            single["document"] = doc
+        else:
+            _schema_item(b, item, parts, single)
+    return m.Schema(name, b.span(node), b.path, inherits, **{k: tuple(v) for k, v in parts.items()}, **single)
+
+
+def _schema_item(b: Builder, item: Tree, parts: dict[str, list], single: dict[str, Any]) -> None:
+    kind = item.data
+    if kind == "field":
+        parts["fields_outside_document"].append(b.field(item))
+    elif kind == "struct":
+        parts["structs"].append(_struct(b, item))
+    elif kind == "annotation":
+        parts["annotations"].append(_struct(b, item, annotation=True))
+    elif kind == "fieldset":
+        parts["fieldsets"].append(_fieldset(b, item))
+    elif kind == "document_summary":
+        parts["document_summaries"].append(_document_summary(b, item))
+    elif kind == "rank_profile":
+        parts["rank_profiles"].append(prof.rank_profile(b, item))
+    elif kind == "schema_constant":
+        parts["constants"].append(prof.schema_constant(b, item))
+    elif kind == "onnx_model":
+        parts["onnx_models"].append(prof.onnx_model(b, item))
+    elif kind == "import_field":
+        imported = prof.import_field(b, item)
+        if imported is not None:
+            parts["imported_fields"].append(imported)
+    elif kind == "index":
+        settings = b.index(item, "")
+        parts["indexes"].append(m.IndexDecl(settings.name, settings.span, settings.settings))
+    elif kind == "stemming":
+        single["stemming"] = b.simple_field_setting(item).value
+    elif kind == "raw_as_base64":
+        single["raw_as_base64"] = b.value(item.children[0]) if item.children[0] is not None else True
+    elif kind == "documentid":
+        single["documentid"] = str(item.children[-1])
+
+
+def _documents(b: Builder, node: Tree) -> m.Schema | None:
+    docs = [_document(b, d, "") for d in b.trees(node.children, "document")]
+    if not docs:
+        b.error(AK204, f"{b.path} holds no schema and no document", Span(b.path, 1, 1),
+                hint="add `schema NAME { document NAME { } }`")
+        return None
+    for extra in docs[1:]:
+        b.error(AK203, f"a document-only file may hold one document: found '{extra.name}' after '{docs[0].name}'",
+                extra.span, hint=f"move document '{extra.name}' to its own file {extra.name}.sd")
+    first = docs[0]
+    return m.Schema(first.name, first.span, b.path, document=first, document_only=True)
+
+
+def _document(b: Builder, node: Tree, default_name: str) -> m.Document:
+    kids = node.children
+    name = b.name(kids[0]) if kids[0] is not None else default_name
+    inherits: tuple[str, ...] = ()
+    fields, structs, annotations = [], [], []
+    for item in b.trees(kids[1:]):
+        if item.data == "document_inherits":
+            inherits = b.names(item.children)
+        elif item.data == "field":
+            fields.append(b.field(item))
+        elif item.data == "struct":
+            structs.append(_struct(b, item))
+        elif item.data == "annotation":
+            annotations.append(_struct(b, item, annotation=True))
+    return m.Document(name, b.span(node), inherits, tuple(fields), tuple(structs), tuple(annotations))
+
+
+def _struct(b: Builder, node: Tree, annotation: bool = False) -> Any:
+    kids = node.children
+    inherits: tuple[str, ...] = ()
+    fields = []
+    for item in b.trees(kids[1:]):
+        if item.data in ("struct_inherits", "annotation_inherits"):
+            inherits = b.names(item.children)
+        elif item.data == "struct_field_def":
+            fields.append(b.field(item))
+    cls = m.Annotation if annotation else m.Struct
+    return cls(b.name(kids[0]), b.span(node), inherits, tuple(fields))
+
+
+def _fieldset(b: Builder, node: Tree) -> m.FieldSet:
+    fields: list[str] = []
+    commands: list[str] = []
+    match: list[m.Setting] = []
+    for item in b.trees(node.children[1:]):
+        if item.data == "fieldset_fields":
+            fields.extend(b.names(item.children))
+        elif item.data == "query_command":
+            commands.append(str(b.value(item.children[0])))
+        elif item.data == "match":
+            match.extend(b.match(item))
+    return m.FieldSet(b.name(node.children[0]), b.span(node), tuple(fields), tuple(commands), tuple(match))
+
+
+def _document_summary(b: Builder, node: Tree) -> m.DocumentSummary:
+    kids = node.children
+    names = [k for k in kids if isinstance(k, Tree) and k.data == "name_dash"]
+    flags = {str(k) for k in kids if isinstance(k, Token) and k.type != "_NL"}
+    fields = tuple(b.summary(k, in_field=False) for k in b.trees(kids, "summary_in_document"))
+    return m.DocumentSummary(b.name(names[0]), b.span(node), b.names(names[1:]), fields,
+                             "from-disk" in flags, "omit-summary-features" in flags)
+
+
+def _check_file_name(b: Builder, schema: m.Schema, path: str) -> None:
+    # Vespa checks this when it loads an application package's schemas/ (IntermediateCollection),
+    # not for a .sd file parsed on its own (its tests parse many files named otherwise).
+    file = PurePath(path)
+    if file.suffix == ".sd" and file.parent.name in ("schemas", "searchdefinitions") and file.stem != schema.name:
+        b.error(AK202, f"the file containing schema '{schema.name}' must be named '{schema.name}.sd'",
+                schema.span, hint=f"rename {file.name} to {schema.name}.sd")
+
+
+__all__ = ["parse_schema", "parse_profile", "Node"]
