@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping
+from typing import BinaryIO, Callable, Iterable, Mapping
 
 from appkit import __version__
 from appkit.diagnostics import AppkitError, Diagnostic, Severity, rule
@@ -124,21 +124,44 @@ def bundle_entries(entries: Entries, source: str | None = None,
     if problems:
         raise AppkitError(problems)
     manifest = build_manifest(entries, source if source is not None else source_hash(entries), extra)
-    out = {p: bytes(entries[p]) for p in sorted(entries)}
+    out = {p: entries[p] for p in sorted(entries)}  # no copies: model weights can be large
     out[MANIFEST] = canonical_json(manifest)
     return dict(sorted(out.items()))
 
 
-def zip_bytes(entries: Entries) -> bytes:
-    """A zip of `entries`: sorted, fixed timestamps and permissions, deflated, no extra fields."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+# Already-compact binary formats are stored as they are: deflating float weights costs seconds
+# for a few percent. Large text (tensor JSON) is deflated at the fastest level.
+_STORED_SUFFIXES = (".npy", ".npz", ".onnx", ".pb", ".bin", ".lz4", ".gz", ".zip", ".index", ".tflite")
+_LARGE = 1 << 20
+
+
+def _zip_method(path: str, size: int) -> tuple[int, int | None]:
+    name = path.rsplit("/", 1)[-1]
+    if name.endswith(_STORED_SUFFIXES) or ".data-" in name:
+        return zipfile.ZIP_STORED, None
+    return zipfile.ZIP_DEFLATED, (ZIP_LEVEL if size < _LARGE else 1)
+
+
+def write_zip(target: BinaryIO, entries: Entries) -> None:
+    """Write `entries` as a zip to a binary file: sorted, fixed timestamps and permissions, no extra fields.
+
+    The compression of an entry depends only on its name and size, so the bytes are reproducible.
+    """
+    with zipfile.ZipFile(target, "w") as archive:
         for path in sorted(entries):
+            data = entries[path]
+            method, level = _zip_method(path, len(data))
             info = zipfile.ZipInfo(path, date_time=FIXED_DATE_TIME)
             info.create_system = 3  # unix, so external_attr carries the permission bits
             info.external_attr = (0o100000 | FILE_MODE) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, entries[path], compress_type=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL)
+            info.compress_type = method
+            archive.writestr(info, data, compress_type=method, compresslevel=level)
+
+
+def zip_bytes(entries: Entries) -> bytes:
+    """The zip of `entries` (see write_zip) as bytes, e.g. for a deploy to a config server."""
+    buffer = io.BytesIO()
+    write_zip(buffer, entries)
     return buffer.getvalue()
 
 
@@ -166,7 +189,8 @@ def write_file(path: Path, data: bytes, fsync: bool = False) -> None:
     os.utime(path, (FIXED_EPOCH, FIXED_EPOCH))
 
 
-def write_tree(entries: Entries, dest: Path, fsync: bool = False, on_file=None) -> None:
+def write_tree(entries: Entries, dest: Path, fsync: bool = False,
+               on_file: Callable[[str], None] | None = None) -> None:
     """Write `entries` under the existing directory `dest` (sorted order; dirs fsynced when asked).
 
     `on_file(path)` is called after each file, for progress and for crash-point tests.
@@ -200,10 +224,14 @@ def write_bundle(entries: Entries, dest: Path | str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.suffix == ".zip":
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(zip_bytes(entries))
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, dest)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write_zip(f, entries)
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return dest
     if dest.exists() and not (dest.is_dir() and ((dest / MANIFEST).is_file() or not any(dest.iterdir()))):
         raise AppkitError(Diagnostic(AK516, f"{dest} exists and is not a bundle; refusing to replace it",

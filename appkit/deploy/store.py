@@ -85,6 +85,8 @@ AK509 = rule("AK509", "directory in the store is not a version and is ignored", 
              example="a directory named 'v2' or '007' beside the numbered versions",
              fix="versions are directories named by a plain integer (1, 2, 3); rename or remove it")
 
+Progress = Callable[[str, int, int], None]  # (path just written, bytes done, bytes in all)
+
 # Test seam: called with a step name at every point where a publish/activate could be killed;
 # the crash-safety test sets it in a child process to SIGKILL itself at step k.
 CHECKPOINT_HOOK: Callable[[str], None] | None = None
@@ -290,12 +292,13 @@ class VersionStore:
     # -- writing -------------------------------------------------------------------------------
 
     def publish(self, bundle: Mapping[str, bytes] | Path | str, metadata: Mapping[str, object] | None = None,
-                activate: bool = True, keep: int | None = None) -> int:
+                activate: bool = True, keep: int | None = None, progress: Progress | None = None) -> int:
         """Write `bundle` as the next version, atomically; activate it unless told not to; prune.
 
         `bundle` is entries (relative path -> bytes; manifest.json is made if absent) or a bundle
         directory/zip on disk. `metadata` may give "source_hash" and "models"; anything else is
-        kept in version.json as is. Returns the new version number.
+        kept in version.json as is. `progress(path, bytes_done, bytes_total)` follows the writing.
+        Returns the new version number.
         """
         entries = _bundle_to_entries(bundle, metadata or {})
         if keep is not None and keep < 1:
@@ -311,7 +314,16 @@ class VersionStore:
             tmp = self.root / f"{PUBLISH_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
             tmp.mkdir()
             _checkpoint("made temporary directory")
-            write_tree(entries, tmp, fsync=True, on_file=lambda rel: _checkpoint(f"wrote {rel}"))
+            total, done = sum(len(b) for b in entries.values()), 0
+
+            def wrote(rel: str) -> None:
+                nonlocal done
+                done += len(entries[rel])
+                if progress is not None:
+                    progress(rel, done, total)
+                _checkpoint(f"wrote {rel}")
+
+            write_tree(entries, tmp, fsync=True, on_file=wrote)
             _checkpoint("synced temporary directory")
             os.rename(tmp, self.version_path(version))
             _checkpoint("renamed into place")
@@ -414,7 +426,8 @@ class VersionStore:
         try:
             self._acquire(fd)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {what}\n".encode("utf-8"), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()} {what}\n".encode("utf-8"))
             yield
             os.ftruncate(fd, 0)  # released: nobody should be named as holder any more
         finally:
@@ -449,9 +462,11 @@ class VersionStore:
 
 def publish_bundle(store_root: Path | str, entries: Mapping[str, bytes] | Path | str,
                    metadata: Mapping[str, object] | None = None, keep: int | None = None,
-                   lock_timeout: float = DEFAULT_LOCK_TIMEOUT, activate: bool = True) -> int:
+                   lock_timeout: float = DEFAULT_LOCK_TIMEOUT, activate: bool = True,
+                   progress: Progress | None = None) -> int:
     """Publish `entries` as a new version of the store at `store_root` (see VersionStore.publish)."""
-    return VersionStore(store_root, lock_timeout).publish(entries, metadata, activate=activate, keep=keep)
+    return VersionStore(store_root, lock_timeout).publish(entries, metadata, activate=activate, keep=keep,
+                                                          progress=progress)
 
 
 def _bundle_to_entries(bundle: Mapping[str, bytes] | Path | str, metadata: Mapping[str, object]) -> dict[str, bytes]:

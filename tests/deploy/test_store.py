@@ -166,7 +166,11 @@ def test_a_store_path_that_is_a_file_is_a_clear_error(tmp_path):
 def test_publish_bundle_and_default_root(tmp_path):
     root = default_store_root(tmp_path / "pkg")
     assert root == tmp_path / "pkg" / ".appkit" / "deployments"
-    assert publish_bundle(root, entries(1), {"source_hash": "sha256:x"}, keep=3) == 1
+    seen: list[tuple[str, int, int]] = []
+    assert publish_bundle(root, entries(1), {"source_hash": "sha256:x"}, keep=3,
+                          progress=lambda *a: seen.append(a)) == 1
+    assert [p for p, _, _ in seen] == ["constants/w.npy", "manifest.json", "schemas/a.sd", "version.json"]
+    assert seen[-1][1] == seen[-1][2] and all(a[1] <= a[2] for a in seen)
     assert VersionStore(root).info(1).source_hash == "sha256:x"
 
 
