@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -151,3 +153,30 @@ def test_write_bundle_replaces_a_bundle_but_never_a_foreign_directory(tmp_path):
     z = write_bundle(bundle_entries({"a": b"1"}), tmp_path / "out.zip")
     assert z.read_bytes() == zip_bytes(bundle_entries({"a": b"1"}))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+_DIGEST_SCRIPT = """
+import hashlib, sys, pathlib
+from appkit.bundle.write import bundle_entries, zip_bytes, write_bundle
+entries = {f"schemas/s{i}.sd": f"schema s{i} {{}}".encode() for i in range(20)} | {"models/m.onnx": bytes(range(256))}
+bundle = bundle_entries(entries, None, {"models": {"m": {"inputs": {"x": "tensor<float>(d0[1])"}}}})
+out = pathlib.Path(sys.argv[1])
+write_bundle(bundle, out / "b")
+tree = hashlib.sha256()
+for p in sorted((out / "b").rglob("*")):
+    st = p.stat()
+    tree.update(f"{p.relative_to(out)} {st.st_mode} {int(st.st_mtime)}".encode() + (p.read_bytes() if p.is_file() else b""))
+print(hashlib.sha256(zip_bytes(bundle)).hexdigest(), tree.hexdigest())
+"""
+
+
+def test_separate_processes_with_different_hash_seeds_write_identical_bytes(tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    digests = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(repo))
+        run = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, str(tmp_path / seed)], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        digests.add(run.stdout)
+    assert len(digests) == 1

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import io
-import shutil
 import socket
-import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
 from rich.console import Console
