@@ -160,13 +160,17 @@ def value_type(b: Builder, node: Tree | None):
 
 
 def tensor_value_text(b: Builder, node: Node) -> str:
-    """A tensor value as written (without newlines), e.g. `{{x:a}:1.0}` or `[1, 2]`."""
-    tokens = list(node.scan_values(lambda v: isinstance(v, Token))) if isinstance(node, Tree) else [node]
-    if not tokens:
+    """A tensor value as written (newlines folded), e.g. `{{x:a}:1.0}` or `[1, 2]`."""
+    return " ".join(source_text(b, node).split())
+
+
+def source_text(b: Builder, node: Node) -> str:
+    if isinstance(node, Token):
+        return str(node)
+    meta = node.meta
+    if getattr(meta, "empty", True):
         return ""
-    start = tokens[0].start_pos or 0
-    end = tokens[-1].end_pos or start
-    return " ".join(b.text[start:end].split())
+    return b.text[meta.start_pos:meta.end_pos]
 
 
 def constant(b: Builder, node: Tree) -> m.ConstantDecl:
@@ -233,8 +237,9 @@ def onnx_binding(b: Builder, token: Token) -> m.OnnxBinding:
 
 def rank_property(b: Builder, node: Tree) -> m.Setting:
     key_node, value_node = node.children
-    key = "".join(str(t) for t in key_node.scan_values(lambda v: isinstance(v, Token)))
-    value = "".join(str(t) for t in value_node.scan_values(lambda v: isinstance(v, Token)))
+    # Vespa joins the token images of each side, so spaces between tokens do not count
+    key = "".join(source_text(b, key_node).split())
+    value = "".join(source_text(b, value_node).split())
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
     return m.Setting(key, value, b.span(key_node))
