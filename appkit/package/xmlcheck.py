@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from lxml import etree
 
 from appkit.diagnostics import Diagnostic, rule
-from appkit.package.xmlsafe import XmlDocument, hardened_parser, local_name, relaxng
+from appkit.package.xmlsafe import XmlDocument, local_name, parse_own_file, relaxng
 
 AK110 = rule("AK110", "element not allowed here",
              example="<content version='1.0'>\n  <thread count='2'/>\n</content>",
@@ -106,7 +106,7 @@ class _GrammarTable:
             self._element(grandparent, parent, element, pending)
 
     def _load(self, path: Any) -> None:
-        root = etree.parse(str(path), hardened_parser()).getroot()
+        root = parse_own_file(path).getroot()
         for node in root:
             tag = local_name(node.tag)
             if tag == "include":

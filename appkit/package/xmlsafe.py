@@ -33,17 +33,37 @@ _ENTITY_DECL = re.compile(r"<!ENTITY\b", re.IGNORECASE)
 _EXTERNAL_ID = re.compile(r"<!DOCTYPE\s+[^\s\[>]+\s+(SYSTEM|PUBLIC)\b", re.IGNORECASE)
 
 
-def hardened_parser() -> etree.XMLParser:
-    """A parser that never loads a DTD, never expands an entity and never touches the network."""
-    return etree.XMLParser(
+class _RefuseExternal(etree.Resolver):
+    """Answers every request for an external DTD or entity with nothing, so no file or URL is read.
+
+    libxml2 can still ask for a DOCTYPE's external subset with DTD loading off (e.g. lxml's
+    collect_ids=False does that); this makes any such request come back empty instead of reading.
+    """
+
+    def __init__(self, refused: list[str]) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def resolve(self, url: str, pubid: str, context: Any) -> Any:
+        self.refused.append(url)
+        return self.resolve_string("", context)
+
+
+def hardened_parser(refused: list[str] | None = None) -> etree.XMLParser:
+    """A parser that never loads a DTD, never expands an entity and never touches the network.
+
+    `refused`, when given, collects the URLs libxml2 asked for and was refused (for tests).
+    """
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
         huge_tree=False,
         remove_blank_text=False,
-        collect_ids=False,
     )
+    parser.resolvers.add(_RefuseExternal(refused if refused is not None else []))
+    return parser
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,11 @@ def _syntax_diagnostic(error: etree.XMLSyntaxError, log: list[Any], source: Sour
         # libxml2 points after the end tag; point at its '</' instead
         start = lines[line - 1].rfind("</", 0, max(column - 1, 0))
         column = start + 1 if start >= 0 else column
+    unclosed = re.search(r"Premature end of data in tag (\S+) line (\d+)", raw)
+    if unclosed and int(unclosed.group(2)) <= len(lines):
+        # point at the element that is never closed rather than at the end of the file
+        line = int(unclosed.group(2))
+        column = lines[line - 1].find("<" + unclosed.group(1)) + 1 or 1
     hint = "fix the XML syntax here (libxml2: " + raw + ")"
     for prefix, uri in (("deploy", "vespa"), ("preprocess", "properties")):
         if f"Namespace prefix {prefix} " in raw:
@@ -164,8 +189,12 @@ def relaxng(filename: str) -> etree.RelaxNG:
     """Our RelaxNG schema `filename` from schemas/, compiled once per process on first use."""
     from appkit.resources import schema_path
 
-    path = schema_path(filename)
-    return etree.RelaxNG(etree.parse(str(path), hardened_parser()))
+    return etree.RelaxNG(parse_own_file(schema_path(filename)))
+
+
+def parse_own_file(path: Path) -> Any:
+    """One of appkit's own XML files (schemas/*.rng): read by path so that includes resolve."""
+    return etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
 
 
 def _local(tag: Any) -> str:
