@@ -126,6 +126,11 @@ class DeployResult:
                 lines.extend(f"{kind}: {_action_subject(action)}: {m}" for m in _messages(action))
         return lines
 
+    @property
+    def needs_refeed_or_reindex(self) -> bool:
+        """True when documents must be fed again or reindexed: worth a confirmation before activating."""
+        return any(self.change_actions.get(kind) for kind in ("refeed", "reindex"))
+
     def to_json(self) -> dict[str, object]:
         return {"url": self.url, "tenant": self.tenant, "session_id": self.session_id, "activated": self.activated,
                 "message": self.message, "log": [e.__dict__ for e in self.log],
@@ -164,7 +169,8 @@ class ConfigServerClient:
     # -- the deploy API -------------------------------------------------------------------------
 
     def prepare_and_activate(self, zip_bytes: bytes) -> DeployResult:
-        body = self._request("POST", self._tenant_path("prepareandactivate"), zip_bytes, retry_conflict=True)
+        body = self._request("POST", self._tenant_path("prepareandactivate") + self._server_timeout(), zip_bytes,
+                             retry_conflict=True)
         return self._result(body, activated=True)
 
     def create_session(self, zip_bytes: bytes) -> str:
@@ -175,18 +181,22 @@ class ConfigServerClient:
         return str(session)
 
     def prepare(self, session_id: str) -> DeployResult:
-        body = self._request("PUT", self._tenant_path(f"session/{quote(session_id)}/prepared"))
+        body = self._request("PUT", self._tenant_path(f"session/{quote(session_id)}/prepared") + self._server_timeout())
         result = self._result(body, activated=False)
         result.session_id = result.session_id or session_id
         return result
 
     def activate(self, session_id: str) -> DeployResult:
-        body = self._request("PUT", self._tenant_path(f"session/{quote(session_id)}/active"))
+        body = self._request("PUT", self._tenant_path(f"session/{quote(session_id)}/active") + self._server_timeout())
         result = self._result(body, activated=True)
         result.session_id = result.session_id or session_id
         return result
 
     # -- transport ------------------------------------------------------------------------------
+
+    def _server_timeout(self) -> str:
+        # The server's own deadline, a little under ours, so it answers with its error before we give up.
+        return f"?timeout={max(1, int(self.timeout * 0.9))}s"
 
     def _tenant_path(self, rest: str) -> str:
         return f"/application/v2/tenant/{quote(self.tenant, safe='')}/{rest}"
@@ -197,11 +207,10 @@ class ConfigServerClient:
         deadline = time.monotonic() + self.wait
         delay = self.retry_base
         while True:
-            why_retry: str | None
+            headers: Mapping[str, str] = {}
             try:
                 status, headers, data = self._send(method, path, body)
             except _RETRYABLE_ERRORS as e:
-                status, headers, data = None, {}, b""
                 why_retry = f"cannot connect to {self.host}:{self.port} ({_describe_os_error(e)})"
                 last: VespaDeployError = VespaDeployError(Diagnostic(
                     AK520, f"config server {self.url} not reachable: {_describe_os_error(e)}; gave up after "

@@ -37,6 +37,7 @@ def test_prepare_and_activate_posts_the_zip_and_reads_log_and_change_actions():
     [request] = server.requests
     assert (request.method, request.path) == ("POST", f"{TENANT_PATH}/prepareandactivate")
     assert request.content_type == "application/zip" and request.body == ZIP
+    assert request.query == "timeout=324s"  # the server's deadline: 90% of the client's default 360 s
     assert result.activated and result.session_id == "3" and "prepared and activated" in result.message
     assert [(e.level, e.time) for e in result.log] == [("WARNING", 1700000000000), ("INFO", 1700000000001)]
     assert result.change_action_lines() == [
