@@ -445,5 +445,46 @@ def unpack_bits(t: Tensor, cell_type: CellType, endian: str) -> Tensor:
     return Tensor(rtype, t.labels, np.ascontiguousarray(bits.astype(cell_type.numpy_dtype)))
 
 
-__all__ = ["EvalContext", "evaluate", "ExpressionEvaluationError", "cell_order", "unpack_bits", "AK360", "AK361",
+def tensors_match(actual: Tensor, expected: Tensor) -> bool:
+    """Vespa's conformance equality: same type (cell type included), same cells, values equal to about
+    23 bits (`approx_equal`), NaN matching NaN."""
+    if actual.type != expected.type or actual.labels != expected.labels:
+        return False
+    a = actual.cells_array.astype(np.float64)
+    b = expected.cells_array.astype(np.float64)
+    if a.shape != b.shape:
+        return False
+    return bool(np.all(fn.approx_equal(a, b) | (np.isnan(a) & np.isnan(b))))
+
+
+@dataclass
+class ConformanceResult:
+    """One case of a conformance file: whether it passed, and what was expected and computed."""
+
+    expression: str
+    passed: bool
+    expected: Tensor | None = None
+    actual: Tensor | None = None
+    error: str | None = None
+
+
+def run_conformance_case(case: Mapping[str, Any]) -> ConformanceResult:
+    """Evaluate one case of Vespa's tensor conformance format: `expression`, `inputs` (name -> binary
+    tensor, hex) and `result.expect` (binary tensor, hex)."""
+    from appkit.expr.parse import parse_expression
+    from appkit.tensor.binary import decode_tensor
+
+    text = str(case.get("expression", ""))
+    try:
+        expected = decode_tensor(case["result"]["expect"])
+        inputs = {name: decode_tensor(value) for name, value in (case.get("inputs") or {}).items()}
+        actual = evaluate(parse_expression(text), EvalContext(inputs))
+    except AppkitError as e:
+        return ConformanceResult(text, False, error="; ".join(d.message for d in e.diagnostics))
+    except (TensorValueError, KeyError, TypeError, ValueError) as e:
+        return ConformanceResult(text, False, error=f"{type(e).__name__}: {e}")
+    return ConformanceResult(text, tensors_match(actual, expected), expected, actual)
+
+
+__all__ = ["EvalContext", "evaluate", "tensors_match", "run_conformance_case", "ConformanceResult", "ExpressionEvaluationError", "cell_order", "unpack_bits", "AK360", "AK361",
            "AK362"]

@@ -1,0 +1,196 @@
+"""`appkit eval`: evaluate one ranking expression with given values, or run a tensor conformance file.
+
+Argument parsing and printing only; parsing, type checking and evaluation live in appkit.expr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from appkit.diagnostics import AppkitError, Diagnostic, rule
+from appkit.source import SourceFile, Span
+
+HELP = """Evaluate a ranking expression and print the result in tensor literal form.
+
+  appkit eval 'sum(query(q) * attribute(a))' 'query(q)=tensor(x[3]):[1,2,3]' 'attribute(a)=[4,5,6]'
+  appkit eval 'reduce(t, max, x)' t=@t.json
+  appkit eval --spec tensor_conformance.jsonl
+
+A value is a tensor literal (`tensor(x[2]):[1,2]`, `{a:1.0}`, `3.5`), Vespa document JSON
+(`{"type": "tensor(x[2])", "values": [1,2]}`), or @FILE holding either. NAME is a feature as the
+expression writes it (`query(q)`, `attribute(a)`, `constant(W)`) or a bare name.
+--spec runs every case of a Vespa conformance file (expression, binary inputs, result.expect) and
+ends with the line `N passed, M failed`.
+
+exit codes: 0 ok (all cases passed), 1 the expression or a value has errors, or a case failed,
+2 usage error or unreadable file"""
+
+AK370 = rule("AK370", "value argument is not NAME=VALUE", example="appkit eval 'a*2' a",
+             fix="write the value after an equals sign: appkit eval 'a*2' a=3")
+AK371 = rule("AK371", "conformance file line is not a test case",
+             example='a line with {"expression": "a+b"} but no "result"',
+             fix='each line needs "expression", "inputs" and "result": {"expect": "0x..."}')
+
+EXPRESSION_PATH = "<expression>"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", nargs="?", help="the ranking expression to evaluate")
+    parser.add_argument("values", nargs="*", metavar="NAME=VALUE", help="values of features and names")
+    parser.add_argument("--spec", metavar="FILE.jsonl", help="run a tensor conformance file instead")
+    parser.add_argument("--seed", type=int, default=None, help="seed for random(...)")
+    parser.add_argument("--json", action="store_true", help="print the result as Vespa document JSON")
+    parser.add_argument("--quiet", "-q", action="store_true", help="with --spec: print only the summary line")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.spec:
+        if args.expression:
+            sys.stderr.write("appkit eval: error: give either an expression or --spec, not both\n")
+            return 2
+        return run_spec(Path(args.spec), sys.stdout, args.quiet)
+    if not args.expression:
+        sys.stderr.write("appkit eval: error: give an expression (or --spec FILE); see appkit eval --help\n")
+        return 2
+    return run_expression(args.expression, args.values, args.seed, args.json, sys.stdout, sys.stderr)
+
+
+def _report(diagnostics: list[Diagnostic], sources: dict[str, SourceFile], err: TextIO) -> None:
+    from appkit.cli.report import render_text
+
+    render_text(diagnostics, sources, err)
+
+
+def parse_value(name: str, text: str, arg_index: int):  # type: ignore[no-untyped-def]
+    """A tensor from NAME=VALUE text: literal, JSON, or @file holding either. Raises AppkitError."""
+    from appkit.tensor.jsonformat import parse_tensor_json
+    from appkit.tensor.literal import parse_tensor_literal
+    from appkit.tensor.value import TensorValueError
+
+    where = f"<value of {name}>"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise AppkitError(Diagnostic("AK001", f"cannot read {path}: {e}", None,
+                                         "give a readable UTF-8 file after @")) from None
+        where = str(path)
+    stripped = text.strip()
+    try:
+        if stripped.startswith(("{", "[", '"')) and _is_json(stripped):
+            return parse_tensor_json(stripped), where, text
+        return parse_tensor_literal(stripped), where, text
+    except TensorValueError as e:
+        raise AppkitError(e.to_diagnostic(where)) from None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def run_expression(text: str, value_args: list[str], seed: int | None, as_json: bool, out: TextIO,
+                   err: TextIO) -> int:
+    from appkit.expr.evaluate import EvalContext, evaluate
+    from appkit.expr.parse import parse_expression
+    from appkit.expr.typecheck import TypeContext, check_types
+
+    sources = {EXPRESSION_PATH: SourceFile(EXPRESSION_PATH, text)}
+    diagnostics: list[Diagnostic] = []
+    values = {}
+    for i, arg in enumerate(value_args):
+        name, eq, value = arg.partition("=")
+        if not eq or not name.strip():
+            diagnostics.append(Diagnostic(AK370, f"'{arg}' is not NAME=VALUE", Span(f"<argument {i + 1}>", 1, 1),
+                                          f"write e.g. 'query(q)=tensor(x[2]):[1,2]' or a={arg or '1'}"))
+            continue
+        try:
+            tensor, where, source_text = parse_value(name.strip(), value, i)
+            values[name.strip()] = tensor
+        except AppkitError as e:
+            diagnostics.extend(e.diagnostics)
+            if value.startswith("@"):
+                path = value[1:]
+                try:
+                    sources[path] = SourceFile(path, Path(path).read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError):
+                    pass
+            else:
+                sources[f"<value of {name.strip()}>"] = SourceFile(f"<value of {name.strip()}>", value)
+    try:
+        expr = parse_expression(text, path=EXPRESSION_PATH)
+    except AppkitError as e:
+        _report(diagnostics + list(e.diagnostics), sources, err)
+        return 1
+    if diagnostics:
+        _report(diagnostics, sources, err)
+        return 1
+    _, type_errors = check_types(expr, TypeContext(features={k: v.type for k, v in values.items()}),
+                                 path=EXPRESSION_PATH)
+    if type_errors:
+        _report(type_errors, sources, err)
+        return 1
+    try:
+        result = evaluate(expr, EvalContext(values, seed=seed))
+    except AppkitError as e:
+        _report(list(e.diagnostics), sources, err)
+        return 1
+    if as_json:
+        from appkit.tensor.jsonformat import format_tensor_json
+
+        out.write(format_tensor_json(result) + "\n")
+    else:
+        from appkit.tensor.literal import format_tensor
+
+        out.write(format_tensor(result) + "\n")
+    return 0
+
+
+def run_spec(path: Path, out: TextIO, quiet: bool = False) -> int:
+    from appkit.expr.evaluate import run_conformance_case
+    from appkit.tensor.literal import format_tensor
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        sys.stderr.write(f"appkit eval: error[AK001]: cannot read {path}: {e}\n")
+        return 2
+    passed = failed = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+        except json.JSONDecodeError as e:
+            failed += 1
+            out.write(f"{path}:{number}: error[{AK371}]: not JSON ({e.msg})\n")
+            continue
+        if not isinstance(case, dict) or "expression" not in case:
+            continue  # summary lines such as {"num_tests": 1987}
+        if not isinstance(case.get("result"), dict) or "expect" not in case["result"]:
+            failed += 1
+            out.write(f"{path}:{number}: error[{AK371}]: case has no result.expect\n")
+            continue
+        result = run_conformance_case(case)
+        if result.passed:
+            passed += 1
+            continue
+        failed += 1
+        if not quiet:
+            out.write(f"{path}:{number}: FAILED {result.expression}\n")
+            if result.error:
+                out.write(f"  error:    {result.error}\n")
+            if result.expected is not None:
+                out.write(f"  expected: {format_tensor(result.expected)}\n")
+            if result.actual is not None:
+                out.write(f"  actual:   {format_tensor(result.actual)}\n")
+    out.write(f"{passed} passed, {failed} failed\n")
+    return 1 if failed else 0

@@ -1,0 +1,674 @@
+"""Batch evaluation: compile an expression once, evaluate it for N documents with no loop per document.
+
+Document inputs arrive stacked along a leading batch axis; everything that does not depend on them
+(constants, query tensors, their transformations) is computed once, by the reference evaluator, and
+baked into the program. What remains is a short list of numpy steps over (N, ...) arrays whose dense
+dimensions are in canonical (sorted) order, so joins broadcast by reshaping alone. A sum-reduce over a
+product join becomes one matrix product (BLAS), float32 stays float32, and elementwise steps write into
+temporaries they own. Expressions the compiler cannot vectorise (mapped dimensions on the document
+side, tensor-building lambdas) fall back to the reference evaluator per document, and say so in
+`Plan.vectorised`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from appkit.expr import functions as fn
+from appkit.expr import ir
+from appkit.expr.evaluate import EvalContext, evaluate
+from appkit.expr.typecheck import ExpressionTypeError, TypeContext, check_types, feature_key, function_def
+from appkit.tensor.type import CellType, Dimension, TensorType
+from appkit.tensor.value import Tensor, to_cell_dtype
+
+Array = np.ndarray
+
+
+class _Unsupported(Exception):
+    """A construct the vectorised compiler does not handle on the document side."""
+
+
+@dataclass(eq=False)
+class _Value:
+    """A value in the program: its (bound) type, and either a slot (per document) or a constant."""
+
+    type: TensorType
+    slot: int = -1                 # register of a per-document value, shape (N, *dense sizes)
+    const: Any = None              # document-independent value: float (scalar) or array (dense sizes)
+    tensor: Tensor | None = None   # the same, as a Tensor (for the reference evaluator)
+    fresh: bool = False            # produced into a new array the program owns (may be overwritten)
+    uses: int = 0
+
+    @property
+    def batched(self) -> bool:
+        return self.slot >= 0
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64 if self.type.cell_type is CellType.DOUBLE else np.float32)
+
+
+@dataclass(eq=False)
+class _Step:
+    make: Callable[[bool], Callable[..., Array]]  # given "may write into input 0", the kernel
+    out: int
+    ins: tuple[_Value | None, ...]
+    inplace_ok: bool = False       # the kernel can write into its first input
+
+
+def _truth(c: Any) -> Any:
+    return (np.asarray(c) != 0) & ~np.isnan(c)
+
+
+def _storage(t: TensorType) -> Callable[[Array], Array] | None:
+    """The rounding to apply when a result is stored as bfloat16 or int8 (None for float and double)."""
+    if t.cell_type in (CellType.BFLOAT16, CellType.INT8):
+        return lambda a: to_cell_dtype(a, t.cell_type)
+    return None
+
+
+def _sigmoid_inplace(a: Array) -> Array:
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1
+    return np.reciprocal(a, out=a)
+
+
+_UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+_INPLACE_UNARY: dict[str, Callable[[Array], Array]] = {
+    "exp": lambda a: np.exp(a, out=a), "tanh": lambda a: np.tanh(a, out=a), "sqrt": lambda a: np.sqrt(a, out=a),
+    "log": lambda a: np.log(a, out=a), "abs": lambda a: np.abs(a, out=a), "fabs": lambda a: np.abs(a, out=a),
+    "relu": lambda a: np.maximum(a, 0, out=a), "sigmoid": _sigmoid_inplace, "square": lambda a: np.square(a, out=a),
+}
+_AGGREGATE: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
+    "sum": lambda a, axes: a.sum(axis=axes), "avg": lambda a, axes: a.mean(axis=axes),
+    "prod": lambda a, axes: a.prod(axis=axes), "max": lambda a, axes: a.max(axis=axes),
+    "min": lambda a, axes: a.min(axis=axes), "median": lambda a, axes: np.median(a, axis=axes),
+    "count": lambda a, axes: np.full([s for i, s in enumerate(a.shape) if i not in axes],
+                                     float(np.prod([a.shape[i] for i in axes])), dtype=a.dtype),
+}
+
+
+def _simple_binary(lam: ir.Lambda) -> str | None:
+    """'+' for f(a,b)(a + b) and the like: a lambda that is one operator applied to its parameters."""
+    body = lam.body
+    if len(lam.params) == 2 and isinstance(body, ir.BinaryOp) and isinstance(body.left, ir.Ref) and \
+            isinstance(body.right, ir.Ref):
+        if (body.left.name, body.right.name) == lam.params:
+            return body.op
+        if (body.right.name, body.left.name) == lam.params and body.op in ("+", "*"):
+            return body.op
+    return None
+
+
+def _simple_unary(lam: ir.Lambda) -> tuple[Callable[[Array], Array], Callable[[Array], Array] | None] | None:
+    """For f(a)(relu(a)) and the like: the cellwise function and an in-place version."""
+    body = lam.body
+    if len(lam.params) == 1 and isinstance(body, ir.Call) and len(body.args) == 1 and \
+            isinstance(body.args[0], ir.Ref) and body.args[0].name == lam.params[0] and body.name in fn.UNARY:
+        return fn.UNARY[body.name], _INPLACE_UNARY.get(body.name)
+    return None
+
+
+def _product_operands(node: ir.Expr) -> tuple[ir.Expr, ir.Expr] | None:
+    """(a, b) when node is a * b or join(a, b, f(x,y)(x * y))."""
+    if isinstance(node, ir.BinaryOp) and node.op == "*":
+        return node.left, node.right
+    if isinstance(node, ir.Join) and _simple_binary(node.fn) == "*":
+        return node.left, node.right
+    return None
+
+
+def _static_array(t: Tensor) -> Any:
+    if t.type.mapped_dimensions:
+        raise _Unsupported(f"document-independent value of type {t.type} has mapped dimensions")
+    if t.type.is_scalar:
+        return float(t.cells_array[0])
+    return t.cells_array[0]
+
+
+class _Builder:
+    """Builds the program for one set of input shapes and constants."""
+
+    def __init__(self, plan: "Plan", input_types: Mapping[str, TensorType], constants: EvalContext):
+        self.plan = plan
+        self.input_types = input_types
+        self.constants = constants
+        self.steps: list[_Step] = []
+        self.slots = len(input_types)
+        self.inputs = {name: _Value(t, slot=i) for i, (name, t) in enumerate(input_types.items())}
+        self.memo: dict[tuple[ir.Expr, int], _Value] = {}
+        self.stack: list[str] = []
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def static(self, node: ir.Expr, env: Mapping[str, _Value]) -> _Value:
+        values = dict(self.constants.values)
+        values.update({k: v.tensor for k, v in env.items() if v.tensor is not None})
+        t = evaluate(node, EvalContext(values, self.constants.functions, self.constants.seed))
+        return _Value(t.type, const=_static_array(t), tensor=t)
+
+    def is_static(self, node: ir.Expr, env: Mapping[str, _Value]) -> bool:
+        for n in ir.walk(node):
+            if isinstance(n, ir.Ref):
+                if n.name in env:
+                    if env[n.name].batched:
+                        return False
+                elif n.name in self.inputs or n.name in self.plan.functions:
+                    return False
+            elif isinstance(n, ir.Feature):
+                if feature_key(n) in self.inputs or n.name in self.plan.functions:
+                    return False
+        return True
+
+    def emit(self, type_: TensorType, ins: Sequence[_Value | None], make: Callable[[bool], Callable[..., Array]],
+             inplace_ok: bool = False, fresh: bool = True) -> _Value:
+        out = _Value(type_, slot=self.slots, fresh=fresh)
+        self.slots += 1
+        for v in ins:
+            if v is not None:
+                v.uses += 1
+        self.steps.append(_Step(make, out.slot, tuple(ins), inplace_ok))
+        return out
+
+    # --- compile ------------------------------------------------------------------------------------
+
+    def compile(self, node: ir.Expr, env: Mapping[str, _Value]) -> _Value:
+        key = (node, id(env))
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        if self.is_static(node, env):
+            v = self.static(node, env)
+        else:
+            method = getattr(self, "_" + type(node).__name__, None)
+            if method is None:
+                raise _Unsupported(f"{type(node).__name__} on document values")
+            v = method(node, env)
+        self.memo[key] = v
+        return v
+
+    def _Ref(self, node: ir.Ref, env: Mapping[str, _Value]) -> _Value:
+        if node.name in env:
+            return env[node.name]
+        if node.name in self.inputs:
+            return self.inputs[node.name]
+        return self.call(node.name, (), env)
+
+    def _Feature(self, node: ir.Feature, env: Mapping[str, _Value]) -> _Value:
+        key = feature_key(node)
+        if key in self.inputs:
+            return self.inputs[key]
+        if node.output is None and node.name in self.plan.functions:
+            return self.call(node.name, node.args, env)
+        if node.name in ir.AGGREGATORS and node.args and all(isinstance(a, ir.Ref) for a in node.args[1:]):
+            dims = tuple(a.name for a in node.args[1:] if isinstance(a, ir.Ref))
+            return self.compile(ir.Reduce(node.args[0], node.name, dims, span=node.span), env)
+        raise _Unsupported(f"feature {key}")
+
+    def call(self, name: str, args: Sequence[ir.Expr], env: Mapping[str, _Value]) -> _Value:
+        if name not in self.plan.functions or name in self.stack:
+            raise _Unsupported(f"function {name}")
+        definition = function_def(self.plan.functions[name])
+        bound = {p: self.compile(a, env) for p, a in zip(definition.params, args)}
+        self.stack.append(name)
+        try:
+            return self.compile(definition.body, bound)
+        finally:
+            self.stack.pop()
+
+    # --- elementwise ----------------------------------------------------------------------------------
+
+    def layout(self, v: _Value, out: TensorType) -> tuple[int, ...]:
+        """v's dense shape with size-1 axes for the dimensions of `out` it lacks (canonical order)."""
+        return tuple((v.type.dimension(d.name).size if v.type.has(d.name) else 1) or 1  # type: ignore[union-attr]
+                     for d in out.dimensions)
+
+    def operand(self, v: _Value, out: TensorType, dtype: np.dtype) -> Any:
+        """A document-independent operand, reshaped and cast once, at build time."""
+        if isinstance(v.const, float):
+            return v.const
+        return np.ascontiguousarray(np.asarray(v.const).reshape(self.layout(v, out)), dtype=dtype)
+
+    def unary(self, x: _Value, cell: Callable[[Array], Array], inplace_kernel: Callable[[Array], Array] | None,
+              type_: TensorType | None = None) -> _Value:
+        out_type = type_ or x.type.map()
+        dtype = np.dtype(out_type.cell_type.numpy_dtype) if out_type.cell_type is CellType.DOUBLE else np.float32
+        to_storage = _storage(out_type)
+
+        def make(inplace: bool) -> Callable[[Array], Array]:
+            if inplace and inplace_kernel is not None:
+                return inplace_kernel
+            if to_storage is None:
+                return lambda a: np.asarray(cell(a.astype(dtype, copy=False)), dtype=dtype)
+            return lambda a: to_storage(cell(a.astype(dtype, copy=False)))
+        ok = inplace_kernel is not None and x.dtype == dtype and to_storage is None
+        return self.emit(out_type, [x], make, inplace_ok=ok)
+
+    def binary(self, a: _Value, b: _Value, cell: Callable[[Array, Array], Array], ufunc: Any = None,
+               commutative: bool = False) -> _Value:
+        out = TensorType.join(a.type, b.type)
+        dtype = np.dtype(np.float64 if out.cell_type is CellType.DOUBLE else np.float32)
+        if not a.batched and commutative:
+            a, b = b, a  # the document side first: it is the one that may be overwritten
+        shape_a, shape_b = self.layout(a, out), self.layout(b, out)
+        full_a = a.batched and shape_a == tuple(d.size for d in out.dimensions)
+        to_storage = _storage(out)
+        ins: list[_Value | None]
+        if not b.batched:
+            const_b = self.operand(b, out, dtype)
+            ra = (-1, *shape_a)
+
+            def make(inplace: bool) -> Callable[..., Array]:
+                if inplace:
+                    return lambda x: ufunc(x, const_b, out=x)
+                if to_storage is not None:
+                    return lambda x: to_storage(cell(x.reshape(ra).astype(dtype, copy=False), const_b))
+                return lambda x: np.asarray(cell(x.reshape(ra).astype(dtype, copy=False), const_b), dtype=dtype)
+            ins = [a]
+        elif not a.batched:
+            const_a = self.operand(a, out, dtype)
+            rb = (-1, *shape_b)
+
+            def make(inplace: bool) -> Callable[..., Array]:
+                return lambda y: np.asarray(cell(const_a, y.reshape(rb).astype(dtype, copy=False)), dtype=dtype)
+            ins, full_a = [b], False
+        else:
+            ra, rb = (-1, *shape_a), (-1, *shape_b)
+
+            def make(inplace: bool) -> Callable[..., Array]:
+                if inplace:
+                    return lambda x, y: ufunc(x, y.reshape(rb), out=x)
+                return lambda x, y: np.asarray(cell(x.reshape(ra).astype(dtype, copy=False),
+                                                    y.reshape(rb).astype(dtype, copy=False)), dtype=dtype)
+            ins = [a, b]
+        ok = ufunc is not None and full_a and a.dtype == dtype and to_storage is None
+        return self.emit(out, ins, make, inplace_ok=ok)
+
+    def _Neg(self, node: ir.Neg, env: Mapping[str, _Value]) -> _Value:
+        return self.unary(self.compile(node.arg, env), fn.negate, lambda a: np.negative(a, out=a))
+
+    def _Not(self, node: ir.Not, env: Mapping[str, _Value]) -> _Value:
+        return self.unary(self.compile(node.arg, env), fn.logical_not, None)
+
+    def _BinaryOp(self, node: ir.BinaryOp, env: Mapping[str, _Value]) -> _Value:
+        a, b = self.compile(node.left, env), self.compile(node.right, env)
+        return self.binary(a, b, fn.OPERATORS[node.op], _UFUNCS.get(node.op), node.op in ("+", "*"))
+
+    def _Map(self, node: ir.Map, env: Mapping[str, _Value]) -> _Value:
+        x = self.compile(node.arg, env)
+        simple = _simple_unary(node.fn)
+        if simple is not None:
+            return self.unary(x, *simple)
+        return self.unary(x, self.cell_function(node.fn, env), None)
+
+    def _Join(self, node: ir.Join, env: Mapping[str, _Value]) -> _Value:
+        a, b = self.compile(node.left, env), self.compile(node.right, env)
+        op = _simple_binary(node.fn)
+        if op is not None:
+            return self.binary(a, b, fn.OPERATORS[op], _UFUNCS.get(op), op in ("+", "*"))
+        return self.binary(a, b, self.cell_function(node.fn, env))
+
+    def _Merge(self, node: ir.Merge, env: Mapping[str, _Value]) -> _Value:
+        a, b = self.compile(node.left, env), self.compile(node.right, env)
+        if a.type.mapped_dimensions or b.type.mapped_dimensions:
+            raise _Unsupported("merge of mapped tensors")
+        TensorType.merge(a.type, b.type)  # dense merge of equal dimensions is a join
+        return self.binary(a, b, self.cell_function(node.fn, env))
+
+    def cell_function(self, lam: ir.Lambda, env: Mapping[str, _Value]) -> Callable[..., Array]:
+        """A lambda body as a vectorised numpy function of its parameters (cellwise math only)."""
+        params = lam.params
+
+        def build(node: ir.Expr) -> Callable[[tuple[Array, ...]], Any]:
+            if not any(isinstance(n, ir.Ref) and n.name in params for n in ir.walk(node)):
+                v = self.compile(node, env)
+                if v.batched or not isinstance(v.const, float):
+                    raise _Unsupported("a lambda using a per-document or tensor value")
+                const = v.const
+                return lambda xs: const
+            if isinstance(node, ir.Ref):
+                i = params.index(node.name)
+                return lambda xs: xs[i]
+            if isinstance(node, ir.BinaryOp):
+                op, left, right = fn.OPERATORS[node.op], build(node.left), build(node.right)
+                return lambda xs: op(left(xs), right(xs))
+            if isinstance(node, (ir.Neg, ir.Not)):
+                f1, arg = (fn.negate if isinstance(node, ir.Neg) else fn.logical_not), build(node.arg)
+                return lambda xs: f1(np.asarray(arg(xs)))
+            if isinstance(node, ir.Call) and fn.math_arity(node.name) == len(node.args):
+                parts = [build(a) for a in node.args]
+                if len(parts) == 1:
+                    u, p0 = fn.UNARY[node.name], parts[0]
+                    return lambda xs: u(np.asarray(p0(xs)))
+                b2, p0, p1 = fn.BINARY[node.name], parts[0], parts[1]
+                return lambda xs: b2(np.asarray(p0(xs)), np.asarray(p1(xs)))
+            if isinstance(node, ir.If):
+                c, t, f = build(node.condition), build(node.if_true), build(node.if_false)
+                return lambda xs: np.where(_truth(c(xs)), t(xs), f(xs))
+            raise _Unsupported(f"{type(node).__name__} inside a lambda")
+        body = build(lam.body)
+        return lambda *xs: body(xs)
+
+    # --- reduce and contraction -----------------------------------------------------------------------
+
+    def _Reduce(self, node: ir.Reduce, env: Mapping[str, _Value]) -> _Value:
+        product = _product_operands(node.arg) if node.aggregator == "sum" else None
+        if product is not None:
+            a, b = self.compile(product[0], env), self.compile(product[1], env)
+            return self.contract(a, b, node.dims or TensorType.join(a.type, b.type).dimension_names)
+        return self.reduce(self.compile(node.arg, env), node.aggregator, node.dims)
+
+    def reduce(self, x: _Value, aggregator: str, dims: Sequence[str]) -> _Value:
+        out = x.type.reduce(tuple(dims))
+        names = set(dims) if dims else set(x.type.dimension_names)
+        axes = tuple(1 + i for i, d in enumerate(x.type.dimensions) if d.name in names)
+        dtype = np.dtype(np.float64 if out.cell_type is CellType.DOUBLE else np.float32)
+        agg = _AGGREGATE[aggregator]
+        return self.emit(out, [x], lambda inplace: lambda a: agg(a.astype(dtype, copy=False), axes))
+
+    def contract(self, a: _Value, b: _Value, dims: Sequence[str]) -> _Value:
+        """sum(a * b, dims) as one matrix product per document group (BLAS), never the full product."""
+        only_a = [d for d in dims if a.type.has(d) and not b.type.has(d)]
+        only_b = [d for d in dims if b.type.has(d) and not a.type.has(d)]
+        if only_a:
+            a = self.sum_out(a, only_a)
+        if only_b:
+            b = self.sum_out(b, only_b)
+        contracted = [d for d in dims if a.type.has(d) and b.type.has(d)]
+        if not contracted:
+            return self.binary(a, b, np.multiply, np.multiply, True)
+        if not a.batched:
+            a, b = b, a
+        out = TensorType.join(a.type, b.type).reduce(tuple(dims))
+        dtype = np.dtype(np.float64 if out.cell_type is CellType.DOUBLE else np.float32)
+        shared = [d.name for d in a.type.dimensions if b.type.has(d.name) and d.name not in contracted]
+        free_a = [d.name for d in a.type.dimensions if not b.type.has(d.name)]
+        free_b = [d.name for d in b.type.dimensions if not a.type.has(d.name)]
+        size = {d.name: d.size or 1 for d in (*a.type.dimensions, *b.type.dimensions)}
+        prod = lambda names: int(np.prod([size[n] for n in names], dtype=np.int64))  # noqa: E731
+        order_a = [a.type.dimension_names.index(n) for n in (*shared, *free_a, *contracted)]
+        order_b = [b.type.dimension_names.index(n) for n in (*shared, *contracted, *free_b)]
+        mid_a = (*[size[n] for n in shared], prod(free_a), prod(contracted))
+        mid_b = (*[size[n] for n in shared], prod(contracted), prod(free_b))
+        produced = (*shared, *free_a, *free_b)
+        unflat = (-1, *[size[n] for n in produced])
+        perm = [0] + [1 + produced.index(d) for d in out.dimension_names]
+        finish = (lambda r: r.reshape(unflat)) if perm == sorted(perm) else \
+            (lambda r: np.transpose(r.reshape(unflat), perm))
+        to_storage = _storage(out)
+        if to_storage is not None:
+            inner_finish = finish
+            finish = lambda r: to_storage(inner_finish(r))  # noqa: E731
+        if not b.batched:
+            w = np.ascontiguousarray(np.transpose(np.asarray(b.const), order_b).reshape(mid_b), dtype=dtype)
+            ta = (0, *[1 + i for i in order_a])
+            if not shared:  # one GEMM over all documents: (N*free_a, c) @ (c, free_b)
+                flat = (-1, mid_a[-1])
+
+                def kernel(x: Array) -> Array:
+                    x = x if ta == tuple(range(len(ta))) else np.transpose(x, ta)
+                    return finish(np.matmul(x.reshape(flat).astype(dtype, copy=False), w))
+            else:
+                rows = (-1, *mid_a)
+
+                def kernel(x: Array) -> Array:
+                    return finish(np.matmul(np.transpose(x, ta).reshape(rows).astype(dtype, copy=False), w))
+            return self.emit(out, [a], lambda inplace: kernel)
+        ta = (0, *[1 + i for i in order_a])
+        tb = (0, *[1 + i for i in order_b])
+        rows_a, rows_b = (-1, *mid_a), (-1, *mid_b)
+
+        def kernel2(x: Array, y: Array) -> Array:
+            xa = np.transpose(x, ta).reshape(rows_a).astype(dtype, copy=False)
+            yb = np.transpose(y, tb).reshape(rows_b).astype(dtype, copy=False)
+            return finish(np.matmul(xa, yb))
+        return self.emit(out, [a, b], lambda inplace: kernel2)
+
+    def sum_out(self, v: _Value, dims: Sequence[str]) -> _Value:
+        if not v.batched:
+            t = v.tensor if v.tensor is not None else None
+            if t is None:
+                raise _Unsupported("reduction of a constant without its value")
+            from appkit.tensor import ops
+            r = ops.reduce(t, "sum", tuple(dims))
+            return _Value(r.type, const=_static_array(r), tensor=r)
+        return self.reduce(v, "sum", dims)
+
+    # --- structure ------------------------------------------------------------------------------------
+
+    def _Rename(self, node: ir.Rename, env: Mapping[str, _Value]) -> _Value:
+        x = self.compile(node.arg, env)
+        out = x.type.rename(node.from_dims, node.to_dims)
+        mapping = dict(zip(node.from_dims, node.to_dims))
+        renamed = [mapping.get(n, n) for n in x.type.dimension_names]
+        perm = (0, *[1 + renamed.index(n) for n in out.dimension_names])
+        if perm == tuple(range(len(perm))):
+            return self.emit(out, [x], lambda inplace: lambda a: a, fresh=False)
+        return self.emit(out, [x], lambda inplace: lambda a: np.transpose(a, perm), fresh=False)
+
+    def _Concat(self, node: ir.Concat, env: Mapping[str, _Value]) -> _Value:
+        a, b = self.compile(node.left, env), self.compile(node.right, env)
+        out = TensorType.concat(a.type, b.type, node.dim)
+        dtype = np.dtype(np.float64 if out.cell_type is CellType.DOUBLE else np.float32)
+        axis = 1 + out.dimension_names.index(node.dim)
+        sizes = [d.size or 1 for d in out.dimensions]
+        parts = []
+        for v in (a, b):
+            own = v.type.dimension(node.dim)
+            shape = list(sizes)
+            shape[axis - 1] = own.size if own is not None and own.size else 1
+            layout = self.layout(v, out)
+            parts.append((v, tuple(shape), layout, None if v.batched else self.operand(v, out, dtype)))
+        batched = [v for v in (a, b) if v.batched]
+
+        def kernel(*xs: Array) -> Array:
+            n = xs[0].shape[0]
+            it = iter(xs)
+            blocks = []
+            for v, shape, layout, const in parts:
+                arr = next(it).reshape((-1, *layout)) if v.batched else np.asarray(const)[np.newaxis]
+                blocks.append(np.broadcast_to(arr.astype(dtype, copy=False), (n, *shape)))
+            return np.concatenate(blocks, axis=axis)
+        return self.emit(out, batched, lambda inplace: kernel)
+
+    def _Slice(self, node: ir.Slice, env: Mapping[str, _Value]) -> _Value:
+        x = self.compile(node.arg, env)
+        from appkit.expr.evaluate import _slice_dims
+        names = _slice_dims(node, x.type)
+        index: list[Any] = [slice(None)] * (1 + x.type.rank)
+        in_range = True
+        for name, (_, label) in zip(names, node.address):
+            d = x.type.dimension(name)
+            if d is None or d.mapped:
+                raise _Unsupported("slice of a mapped or missing dimension")
+            if isinstance(label, ir.String):
+                i = int(label.value) if label.value.lstrip("-").isdigit() else -1
+            else:
+                v = self.compile(label, env)
+                if v.batched:
+                    raise _Unsupported("slice at a per-document label")
+                i = int(v.const)
+            in_range = in_range and 0 <= i < (d.size or 0)
+            index[1 + x.type.dimension_names.index(name)] = i if in_range else 0
+        out = x.type.peek(names)
+        key = tuple(index)
+        if not in_range:
+            return self.emit(out, [x], lambda inplace: lambda a: np.zeros_like(a[key]))
+        return self.emit(out, [x], lambda inplace: lambda a: a[key], fresh=False)
+
+    def _CellCast(self, node: ir.CellCast, env: Mapping[str, _Value]) -> _Value:
+        x = self.compile(node.arg, env)
+        if x.type.is_scalar:
+            return x
+        out = x.type.cell_cast(node.cell_type)
+        return self.emit(out, [x], lambda inplace: lambda a: to_cell_dtype(a, node.cell_type))
+
+    def _If(self, node: ir.If, env: Mapping[str, _Value]) -> _Value:
+        c = self.compile(node.condition, env)
+        if not c.batched:
+            return self.compile(node.if_true if _truth(c.const) else node.if_false, env)
+        a, b = self.compile(node.if_true, env), self.compile(node.if_false, env)
+        if a.type.dimensions != b.type.dimensions:
+            raise _Unsupported("if with branches of different shapes")
+        cond = _Value(TensorType.scalar(), slot=c.slot)
+        picked = self.binary(cond, a, lambda m, x: np.where(_truth(m), x, 0), None)
+        other = self.binary(cond, b, lambda m, y: np.where(_truth(m), 0, y), None)
+        return self.binary(picked, other, np.add, np.add, True)
+
+    def _Call(self, node: ir.Call, env: Mapping[str, _Value]) -> _Value:
+        arity = fn.math_arity(node.name)
+        if arity is not None:
+            first = self.compile(node.args[0], env)
+            reduce = fn.reduce_if_dimension(node, first.type)
+            if reduce is not None and not (isinstance(node.args[1], ir.Ref) and node.args[1].name in env):
+                return self.reduce(first, node.name, reduce.dims)
+            if arity == 1:
+                inplace = _INPLACE_UNARY.get(node.name)
+                return self.unary(first, fn.UNARY[node.name], inplace)
+            return self.binary(first, self.compile(node.args[1], env), fn.BINARY[node.name])
+        lowered = fn.lower_call(node)
+        if lowered is None:
+            raise _Unsupported(f"{node.name} on document values")
+        return self.compile(lowered, env)
+
+    # --- finish -------------------------------------------------------------------------------------
+
+    def program(self, root: _Value) -> list[tuple[Callable[..., Array], int, tuple[Any, ...]]]:
+        root.uses += 1
+        prog = []
+        for step in self.steps:
+            first = step.ins[0] if step.ins else None
+            inplace = bool(step.inplace_ok and first is not None and first.fresh and first.uses == 1)
+            kernel = step.make(inplace)
+            prog.append((kernel, step.out, tuple(v.slot if v is not None else -1 for v in step.ins)))
+        return prog
+
+
+@dataclass
+class _Program:
+    steps: list[tuple[Callable[..., Array], int, tuple[Any, ...]]]
+    n_slots: int
+    root: _Value
+    keep: tuple[Any, ...]  # the constant objects this program was built from (their ids key the cache)
+
+
+@dataclass
+class Plan:
+    """A compiled expression; `evaluate(batch, constants)` gives the results of N documents."""
+
+    expr: ir.Expr
+    input_types: dict[str, TensorType]
+    functions: Mapping[str, Any]
+    result_type: TensorType | None
+    seed: int | None = None
+    vectorised: bool = True
+    reason: str = ""
+    _programs: dict[tuple[Any, ...], _Program] = field(default_factory=dict, repr=False)
+
+    def evaluate(self, batch: Mapping[str, Array], constants: Mapping[str, Tensor | Array | float] | None = None
+                 ) -> Array:
+        """Results stacked along the batch axis: shape (N, *dense sizes of the result, canonical order)."""
+        constants = constants or {}
+        arrays = [np.asarray(batch[name]) for name in self.input_types]
+        key = (tuple((a.shape[1:], a.dtype.str) for a in arrays),
+               tuple((k, id(v)) for k, v in constants.items()))
+        program = self._programs.get(key)
+        if program is None:
+            program = self._build(arrays, constants)
+            self._programs[key] = program
+        if program is None or not self.vectorised:
+            return self._per_document(arrays, constants)
+        regs: list[Any] = [None] * program.n_slots
+        for i, (a, t) in enumerate(zip(arrays, self.input_types.values())):
+            dtype = t.cell_type.numpy_dtype
+            regs[i] = a if a.dtype == dtype else a.astype(dtype)
+        for kernel, out, ins in program.steps:
+            regs[out] = kernel(*[regs[i] for i in ins])
+        root = program.root
+        if root.batched:
+            return regs[root.slot]
+        n = arrays[0].shape[0] if arrays else 1
+        return np.broadcast_to(np.asarray(root.const, dtype=root.dtype), (n, *np.shape(root.const))).copy()
+
+    def _context(self, constants: Mapping[str, Any]) -> EvalContext:
+        values: dict[str, Tensor | float] = {}
+        for k, v in constants.items():
+            if isinstance(v, np.ndarray):
+                t = self.input_types.get(k) or self._constant_types.get(k)
+                if t is None:
+                    raise ValueError(f"constant {k} is a numpy array, but its tensor type is not known")
+                v = Tensor.from_numpy(t, v)
+            values[k] = v
+        return EvalContext(values, self.functions, self.seed)
+
+    _constant_types: dict[str, TensorType] = field(default_factory=dict, repr=False)
+
+    def _bound_types(self, arrays: Sequence[Array]) -> dict[str, TensorType]:
+        bound = {}
+        for (name, t), a in zip(self.input_types.items(), arrays):
+            sizes = iter(a.shape[1:])
+            dims = [Dimension(d.name, next(sizes, 1), False) for d in t.dimensions]
+            if len(a.shape) - 1 != len(t.dimensions):
+                raise ValueError(f"batch input {name} has per-document shape {a.shape[1:]}, but its type {t} "
+                                 f"has {len(t.dimensions)} dimensions")
+            for d, want in zip(dims, t.dimensions):
+                if want.size is not None and want.size != d.size:
+                    raise ValueError(f"batch input {name}: dimension '{d.name}' of {t} has size {want.size}, "
+                                     f"but the array has {d.size}")
+            bound[name] = TensorType(dims, t.cell_type)
+        return bound
+
+    def _build(self, arrays: Sequence[Array], constants: Mapping[str, Any]) -> _Program | None:
+        context = self._context(constants)
+        if not self.vectorised:
+            return None
+        builder = _Builder(self, self._bound_types(arrays), context)
+        try:
+            root = builder.compile(self.expr, {})
+        except _Unsupported as e:
+            self.vectorised, self.reason = False, str(e)
+            return None
+        return _Program(builder.program(root), builder.slots, root, tuple(constants.values()))
+
+    def _per_document(self, arrays: Sequence[Array], constants: Mapping[str, Any]) -> Array:
+        context = self._context(constants)
+        bound = self._bound_types(arrays)
+        results = []
+        n = arrays[0].shape[0] if arrays else 1
+        for i in range(n):
+            values = dict(context.values)
+            values.update({name: Tensor.from_numpy(bound[name], a[i]) for name, a in zip(self.input_types, arrays)})
+            t = evaluate(self.expr, EvalContext(values, self.functions, self.seed))
+            if t.type.mapped_dimensions:
+                raise ValueError(f"the result type {t.type} has mapped dimensions: it cannot be stacked")
+            results.append(t.cells_array[0])
+        return np.stack(results)
+
+
+def compile_expression(expr: ir.Expr, context_types: TypeContext | Mapping[str, TensorType],
+                       batch_inputs: set[str] | Sequence[str], seed: int | None = None) -> Plan:
+    """Compile `expr` for batches: `batch_inputs` name the per-document inputs (as the expression
+    refers to them: `attribute(x)`, `query(q)`, a bare name); their types come from `context_types`.
+    Type errors raise ExpressionTypeError with every located diagnostic."""
+    context = context_types if isinstance(context_types, TypeContext) else TypeContext(features=dict(context_types))
+    result_type, errors = check_types(expr, context)
+    if errors:
+        raise ExpressionTypeError(errors)
+    input_types: dict[str, TensorType] = {}
+    for name in batch_inputs:
+        t = context.feature_type(name)
+        if t is None:
+            raise ValueError(f"no type for batch input {name}: add it to the context types")
+        if t.mapped_dimensions:
+            raise ValueError(f"batch input {name} has mapped dimensions ({t}); batches hold dense inputs")
+        input_types[name] = t
+    plan = Plan(expr, input_types, context.functions, result_type, seed)
+    plan._constant_types = {k: v for k, v in context.features.items() if k not in input_types}
+    return plan
+
+
+__all__ = ["Plan", "compile_expression"]
