@@ -1,0 +1,182 @@
+"""Compile a validated package into bundle entries: rank profiles with inheritance resolved and
+model features replaced by the imported expressions, constants as files, the manifest, and a
+lowered Vespa 8 package (`vespa/`).
+
+The output depends only on the package's content, so the same package gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from appkit import __version__
+from appkit.diagnostics import Diagnostic, rule
+from appkit.expr import ir
+from appkit.package.app import ApplicationPackage
+
+AK550 = rule("AK550", "model could not be imported for the bundle",
+             example="a model with an unsupported op used by a rank profile",
+             fix="fix the problems the import reports (run appkit validate), then deploy again")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CompiledProfile:
+    schema: str
+    name: str
+    functions: dict[str, tuple[tuple[str, ...], ir.Expr]] = field(default_factory=dict)
+    phases: dict[str, tuple[ir.Expr | None, dict[str, Any]]] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)  # name -> type
+    attributes: dict[str, str] = field(default_factory=dict)  # attribute name -> type
+    summary_features: list[str] = field(default_factory=list)
+    match_features: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        from appkit.expr.printer import print_expression
+
+        return {
+            "schema": self.schema,
+            "name": self.name,
+            "functions": {n: {"params": list(p), "expression": print_expression(e)}
+                          for n, (p, e) in sorted(self.functions.items())},
+            "phases": {n: {"expression": None if e is None else print_expression(e), "settings": s}
+                       for n, (e, s) in sorted(self.phases.items())},
+            "inputs": self.inputs,
+            "constants": dict(sorted(self.constants.items())),
+            "attributes": dict(sorted(self.attributes.items())),
+            "summary_features": self.summary_features,
+            "match_features": self.match_features,
+        }
+
+
+@dataclass
+class Compilation:
+    entries: dict[str, bytes] = field(default_factory=dict)
+    profiles: list[CompiledProfile] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict)  # name -> ImportedModel
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def compile_package(package: ApplicationPackage, progress: Progress | None = None) -> Compilation:
+    """Compile everything; the package must have validated without errors."""
+    from appkit.bundle.lower_vespa import lowered_package_entries
+    from appkit.bundle.models import ModelSet
+    from appkit.validate import resolved_profiles
+    from appkit.validate.expressions import parse_package_expressions
+    from appkit.validate.fields import index_schemas
+
+    say = progress or (lambda _msg: None)
+    result = Compilation()
+    parsed, problems = parse_package_expressions(package)
+    result.diagnostics += problems
+    models = ModelSet(package, say)
+    indexes = index_schemas(package)
+    replacements: dict[Any, ir.Expr] = {}  # ExpressionText -> lowered expression
+    for schema in package.schemas:
+        resolved, _ = resolved_profiles(package, schema)
+        for name in sorted(resolved):
+            profile = resolved[name]
+            compiled = _compile_profile(profile, indexes[schema.name], parsed, models, replacements)
+            result.profiles.append(compiled)
+            path = f"profiles/{schema.name}/{name}.json"
+            result.entries[path] = _json(compiled.to_json())
+    result.diagnostics += models.diagnostics
+    result.models = models.imported
+    for model in models.imported.values():
+        result.entries[f"models/{model.name}.json"] = _json(_model_json(model))
+    for name, tensor in sorted(models.constants.items()):
+        say(f"writing constant {name}")
+        result.entries[f"constants/{name}.json"] = constant_json(tensor)
+        if tensor.type.is_dense:
+            result.entries[f"constants/{name}.npy"] = constant_npy(tensor)
+    result.entries.update(lowered_package_entries(package, replacements, models, result.entries))
+    return result
+
+
+def _compile_profile(profile, index, parsed, models, replacements) -> CompiledProfile:
+    from appkit.bundle.models import lower_model_features
+
+    out = CompiledProfile(profile.schema.name, profile.name)
+    user_functions = set(profile.functions)
+    for fname, f in sorted(profile.functions.items()):
+        if f.expression in parsed:
+            lowered, generated = lower_model_features(parsed[f.expression], models, user_functions)
+            out.functions[fname] = (tuple(f.params), lowered)
+            out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
+            if lowered is not parsed[f.expression]:
+                replacements[f.expression] = lowered
+    for label, phase in (("first-phase", profile.first_phase), ("second-phase", profile.second_phase),
+                         ("global-phase", profile.global_phase)):
+        if phase is None:
+            continue
+        expr = parsed.get(phase.expression) if phase.expression is not None else None
+        if expr is not None:
+            lowered, generated = lower_model_features(expr, models, user_functions)
+            out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
+            if lowered is not expr:
+                replacements[phase.expression] = lowered
+            expr = lowered
+        out.phases[label] = (expr, {s.name: s.value for s in phase.settings})
+    for name, inp in sorted(profile.inputs.items()):
+        out.inputs[f"query({name})"] = {"type": str(inp.type) if inp.type is not None else (inp.type_name or "double"),
+                                        "default": inp.default_value_text}
+    for c in tuple(profile.schema.constants) + tuple(profile.constants.values()):
+        out.constants[c.name] = str(c.type) if c.type is not None else "double"
+    for name, t in sorted(models.constant_types.items()):
+        out.constants.setdefault(name, str(t))
+    out.attributes = {n: str(t) for n, t in sorted({**index.attributes, **index.imported}.items())}
+    for lists, target in ((profile.profile.summary_features, out.summary_features),
+                          (profile.profile.match_features, out.match_features)):
+        for fl in lists:
+            target.extend(fl.features())
+    return out
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n"
+
+
+def _model_json(model: Any) -> dict[str, Any]:
+    from appkit.expr.printer import print_expression
+
+    return {
+        "name": model.name, "path": model.path, "format": model.format,
+        "signatures": {k: list(v) for k, v in sorted(model.signatures.items())},
+        "inputs": {n: {"framework_name": i.framework_name, "type": str(i.type)} for n, i in sorted(model.inputs.items())},
+        "outputs": {n: str(o.type) for n, o in sorted(model.outputs.items())},
+        "expressions": {n: print_expression(e) for n, e in sorted(model.expressions.items())},
+        "functions": {n: print_expression(e) for n, e in sorted(model.functions.items())},
+        "variables": [{"framework_name": v.framework_name, "vespa_name": v.vespa_name, "type": str(v.type),
+                       "ordered_type": v.ordered_type, "size": v.size} for v in model.variables],
+    }
+
+
+def constant_json(tensor: Any) -> bytes:
+    """Vespa's tensor JSON; dense tensors as a hex string of their cells (compact and fast to write)."""
+    t = tensor.type
+    if t.is_dense and not t.is_scalar:
+        import numpy as np
+
+        cells = np.ascontiguousarray(tensor.to_numpy(), dtype=np.dtype(t.cell_type.numpy_dtype).newbyteorder(">"))
+        if t.cell_type.value == "bfloat16":
+            cells = (np.ascontiguousarray(tensor.to_numpy(), dtype=">f4").view(">u4") >> 16).astype(">u2")
+        return json.dumps({"type": str(t), "values": cells.tobytes().hex()}).encode() + b"\n"
+    from appkit.tensor.jsonformat import tensor_to_json
+
+    return json.dumps(tensor_to_json(tensor), sort_keys=True).encode() + b"\n"
+
+
+def constant_npy(tensor: Any) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(tensor.to_numpy()), allow_pickle=False)
+    return buf.getvalue()
+
+
+__all__ = ["compile_package", "Compilation", "CompiledProfile", "__version__"]
