@@ -19,7 +19,7 @@ status (ok / corrupt / incomplete) and which one is active.
   appkit versions --target DIR        another store
   appkit versions --format json       for scripts
 
-exit codes: 0 listed, 2 usage or I/O error"""
+exit codes: 0 listed, 1 the active version is corrupt or missing, 2 usage or I/O error"""
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -73,14 +73,21 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         sys.stderr.write(f"appkit versions: error: cannot read {store.root}: {e.strerror or e}\n")
         return EXIT_USAGE
+    active = store.active()
+    broken_active = any(v.active and not v.ok for v in versions) or any(d.code in ("AK502", "AK507") for d in problems)
     if args.format == "json":
-        json.dump({"store": str(store.root), "active": store.active(),
+        json.dump({"store": str(store.root), "active": active,
                    "versions": [v.to_json() for v in versions], "leftovers": [x.to_json() for x in leftovers],
                    "problems": [d.to_json() for d in problems]}, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
-        return EXIT_OK
+        return EXIT_REFUSED if broken_active else EXIT_OK
     _print_table(store.root, versions, leftovers)
     print_diagnostics(problems)
+    if broken_active:
+        sys.stderr.write(f"the active version ({active}) cannot be served: activate a good one with "
+                         "`appkit activate N` or `appkit rollback`\n" if active is not None else
+                         "ACTIVE does not name a version: activate one with `appkit activate N`\n")
+        return EXIT_REFUSED
     return EXIT_OK
 
 

@@ -42,7 +42,6 @@ from appkit.bundle.write import (
     read_bundle,
     sha256_hex,
     verify_bundle,
-    write_file,
     write_tree,
 )
 from appkit.diagnostics import AppkitError, Diagnostic, Severity, rule
@@ -390,7 +389,11 @@ class VersionStore:
 
     def _write_active(self, version: int) -> None:
         tmp = self.root / f"{ACTIVE_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        write_file(tmp, f"{version}\n".encode("ascii"), fsync=True)
+        # Not write_file: ACTIVE keeps its real mtime (the activation time), which pollers may watch.
+        with open(tmp, "wb") as f:
+            f.write(f"{version}\n".encode("ascii"))
+            f.flush()
+            os.fsync(f.fileno())
         _checkpoint("wrote ACTIVE temporary file")
         os.replace(tmp, self.root / ACTIVE)
         _checkpoint("replaced ACTIVE")

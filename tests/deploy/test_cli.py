@@ -26,6 +26,9 @@ def test_versions_table_shows_every_version_and_the_active_one(store, capsys):
                  "active: version 3"):
         assert word in out, word
     assert "*" in out
+    (store.version_path(3) / "manifest.json").unlink()  # now the active one is broken: exit 1, and said
+    assert main(["versions", "--target", str(store.root)]) == 1
+    assert "the active version (3) cannot be served" in capsys.readouterr().err
 
 
 def test_versions_defaults_to_the_package_store_and_has_json(store, capsys, monkeypatch):

@@ -32,6 +32,7 @@ def test_publish_numbers_versions_and_activates_the_new_one(store):
     assert meta["created"].endswith("Z") and infos[2].models == ("mnist",)
     assert (store.version_path(3) / "schemas/a.sd").read_bytes() == entries(2)["schemas/a.sd"]
     assert (store.root / ACTIVE).read_text() == "3\n"
+    assert (store.root / ACTIVE).stat().st_mtime > 1e9  # the activation time, for pollers (not 1980)
 
 
 def test_publish_without_activation_and_from_a_bundle_directory(store, tmp_path):
