@@ -6,6 +6,7 @@ Syntax errors become located diagnostics; Lark exceptions never escape.
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePath
 from typing import Any
 
@@ -22,6 +23,8 @@ from appkit.package.sd_lexer import LexicalError, SchemaTokenizer
 from appkit.source import SourceFile, Span
 
 
+_SKIPPED = re.compile(r"(?:\s+|#[^\n]*)*")
+_WORD = re.compile(r"[^\s{}:#]+|[{}:]")
 _tokenizer: SchemaTokenizer | None = None
 _parser: Lark | None = None
 
@@ -103,6 +106,9 @@ def _syntax_error(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
         return Diagnostic(AK200, "unexpected end of file", Span(source.path, e.line or 1, e.column or 1))
     context = _context(e)
     found = _describe_token(token)
+    if token.type == "_NL" and "_NL" not in expected:
+        # Vespa skips newlines before '{' and reports the token after them; so do we
+        token, found = _token_after_newline(source.text, token)
     wanted = _describe_expected(expected)
     message = f"expected {wanted}{context}, found {found}"
     if token.type == "$END":
@@ -112,6 +118,20 @@ def _syntax_error(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
     else:
         span = Span(source.path, token.line or 1, token.column or 1, token.end_line, token.end_column)
     return Diagnostic(AK200, message, span, _hint(token, expected))
+
+
+def _token_after_newline(text: str, newline: Token) -> tuple[Token, str]:
+    start = _SKIPPED.match(text, newline.end_pos or 0).end()  # type: ignore[union-attr]
+    match = _WORD.match(text, start)
+    if match is None:
+        end = Token("$END", "", len(text), newline.line, newline.column)
+        return end, "the end of the file"
+    offset = match.start()
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    word = match.group(0)
+    found = Token("WORD", word, offset, line, column, line, column + len(word), offset + len(word))
+    return found, f"'{word[:40]}'"
 
 
 def _describe_token(token: Token) -> str:
