@@ -8,6 +8,7 @@ in float32 otherwise (float, bfloat16 and int8 all compute as float, as in Vespa
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -22,27 +23,32 @@ AGGREGATORS = ("avg", "count", "max", "median", "min", "prod", "sum")
 
 
 def _compute_dtype(result: TensorType, *operands: Tensor) -> type:
-    if result.cell_type is CellType.DOUBLE or any(t.type.cell_type is CellType.DOUBLE for t in operands):
+    return _dtype_for(result, *(t.type for t in operands))
+
+
+def _dtype_for(result: TensorType, *operands: TensorType) -> type:
+    if result.cell_type is CellType.DOUBLE or any(t.cell_type is CellType.DOUBLE for t in operands):
         return np.float64
     return np.float32
 
 
+_STORE_DTYPE = {c: np.dtype(c.numpy_dtype) for c in CellType}
+
+
 def _finish(rtype: TensorType, labels: tuple[tuple[str, ...], ...], out: Any, shape: tuple[int, ...]) -> Tensor:
     """Wrap a computed block: broadcast a constant result, store in the result's cell type."""
-    arr = np.asarray(out)
+    arr = out if type(out) is np.ndarray else np.asarray(out)
     if arr.shape != shape:
         arr = np.broadcast_to(arr, shape)
-    if arr.dtype != rtype.cell_type.numpy_dtype or rtype.cell_type is CellType.BFLOAT16 or arr.base is not None:
-        arr = np.ascontiguousarray(to_cell_dtype(arr, rtype.cell_type))
+    cell_type = rtype.cell_type
+    if arr.dtype != _STORE_DTYPE[cell_type] or cell_type is CellType.BFLOAT16 or arr.base is not None:
+        arr = np.ascontiguousarray(to_cell_dtype(arr, cell_type))
     return Tensor(rtype, labels, arr)
 
 
 def _expanded(t: Tensor, rtype: TensorType, dtype: type) -> np.ndarray:
     """t's cells as (n, ...) with size-1 axes for the result's indexed dimensions t lacks."""
-    have = {d.name: d.size for d in t.type.indexed_dimensions}
-    shape = [have.get(d.name, 1) for d in rtype.indexed_dimensions]
-    cells = t.cells_array.astype(dtype, copy=False)
-    return cells.reshape((cells.shape[0], *shape))
+    return t.cells_array.astype(dtype, copy=False).reshape(_broadcast_shape(t.type, rtype))
 
 
 def _result_shape(rtype: TensorType) -> tuple[int, ...]:
@@ -92,18 +98,37 @@ def _rows(cells: np.ndarray, index: Any) -> np.ndarray:
 
 # --- map, join, merge ---------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
+def _map_plan(ta: TensorType) -> tuple[TensorType, type]:
+    rtype = ta.map()
+    return rtype, _dtype_for(rtype, ta)
+
+
 def map(a: Tensor, fn: UnaryFn) -> Tensor:  # noqa: A001 - the primitive's own name
-    rtype = a.type.map()
-    x = a.cells_array.astype(_compute_dtype(rtype, a), copy=False)
-    return _finish(rtype, a.labels, fn(x), a.cells_array.shape)
+    rtype, dtype = _map_plan(a.type)
+    return _finish(rtype, a.labels, fn(a.cells_array.astype(dtype, copy=False)), a.cells_array.shape)
+
+
+@lru_cache(maxsize=4096)
+def _join_plan(ta: TensorType, tb: TensorType) -> tuple[TensorType, type, tuple[int, ...], tuple[int, ...],
+                                                         tuple[int, ...], bool]:
+    """The result type, compute dtype, both operands' broadcast shapes, the result's dense shape and
+    whether it has mapped dimensions."""
+    rtype = TensorType.join(ta, tb)
+    return rtype, _dtype_for(rtype, ta, tb), _broadcast_shape(ta, rtype), _broadcast_shape(tb, rtype), \
+        _result_shape(rtype), bool(rtype.mapped_dimensions)
+
+
+def _broadcast_shape(t: TensorType, rtype: TensorType) -> tuple[int, ...]:
+    have = {d.name: d.size or 1 for d in t.indexed_dimensions}
+    return (-1, *[have.get(d.name, 1) for d in rtype.indexed_dimensions])
 
 
 def join(a: Tensor, b: Tensor, fn: BinaryFn) -> Tensor:
-    rtype = TensorType.join(a.type, b.type)
-    dtype = _compute_dtype(rtype, a, b)
-    x, y = _expanded(a, rtype, dtype), _expanded(b, rtype, dtype)
-    shape = _result_shape(rtype)
-    if not rtype.mapped_dimensions:
+    rtype, dtype, shape_a, shape_b, shape, mapped = _join_plan(a.type, b.type)
+    x = a.cells_array.astype(dtype, copy=False).reshape(shape_a)
+    y = b.cells_array.astype(dtype, copy=False).reshape(shape_b)
+    if not mapped:
         return _finish(rtype, ((),), fn(x, y), (1, *shape))
     ia, ib, labels, in_order = _pairs(a, b, rtype)
     out = np.asarray(fn(_rows(x, ia), _rows(y, ib)))
@@ -145,20 +170,26 @@ def merge(a: Tensor, b: Tensor, fn: BinaryFn) -> Tensor:
 
 # --- reduce -------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
+def _reduce_plan(ta: TensorType, dims: tuple[str, ...]) -> tuple[TensorType, tuple[int, ...], tuple[int, ...],
+                                                                 tuple[int, ...], type]:
+    """Result type, reduced cell axes, kept dense shape, kept mapped positions, compute dtype."""
+    rtype = ta.reduce(dims)
+    names = set(dims) if dims else set(ta.dimension_names)
+    indexed = ta.indexed_dimensions
+    axes = tuple(1 + i for i, d in enumerate(indexed) if d.name in names)
+    kept_shape = tuple(d.size or 1 for d in indexed if d.name not in names)
+    kept_pos = tuple(i for i, d in enumerate(ta.mapped_dimensions) if d.name not in names)
+    return rtype, axes, kept_shape, kept_pos, _dtype_for(rtype, ta)
+
+
 def reduce(a: Tensor, aggregator: str, dims: Sequence[str] = ()) -> Tensor:
     """reduce(a, aggregator, dims...); no dims reduces every dimension. An empty input gives 0."""
     if aggregator not in AGGREGATORS:
         raise TensorTypeError(f"unknown aggregator '{aggregator}': expected one of {', '.join(AGGREGATORS)}")
-    rtype = a.type.reduce(tuple(dims))
-    names = set(dims) if dims else set(a.type.dimension_names)
-    indexed = a.type.indexed_dimensions
-    axes = tuple(1 + i for i, d in enumerate(indexed) if d.name in names)
-    kept_shape = tuple(d.size or 1 for d in indexed if d.name not in names)
-    mapped = a.type.mapped_dimensions
-    kept_pos = [i for i, d in enumerate(mapped) if d.name not in names]
-    dtype = _compute_dtype(rtype, a)
+    rtype, axes, kept_shape, kept_pos, dtype = _reduce_plan(a.type, tuple(dims))
     x = a.cells_array.astype(dtype, copy=False)
-    if len(kept_pos) == len(mapped):  # only indexed dimensions reduced: per subspace
+    if len(kept_pos) == len(a.type.mapped_dimensions):  # only indexed dimensions reduced: per subspace
         if axes:
             out = _aggregate(x, aggregator, axes)
         else:  # nothing to aggregate over: each cell is its own group of one
@@ -216,20 +247,90 @@ def _aggregate_groups(x: np.ndarray, aggregator: str, members: list[list[int]]) 
     return out / per_group if aggregator == "avg" else out
 
 
+# --- fused: reduce(join(a, b, f(x,y)(x*y)), sum, dims) -------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def _product_sum_plan(ta: TensorType, tb: TensorType, dims: tuple[str, ...]) -> Any:
+    """How to compute a sum of products as one batched matrix product, or None when mapped
+    dimensions are summed over (then the general join and reduce run)."""
+    jtype = TensorType.join(ta, tb)
+    rtype = jtype.reduce(dims)
+    summed = set(dims) if dims else set(jtype.dimension_names)
+    if any(d.name in summed for d in jtype.mapped_dimensions):
+        return None
+    names_a = [d.name for d in ta.indexed_dimensions]
+    names_b = [d.name for d in tb.indexed_dimensions]
+    size = {d.name: d.size or 1 for d in jtype.indexed_dimensions}
+    only_a = [n for n in names_a if n not in names_b]
+    only_b = [n for n in names_b if n not in names_a]
+    pre_a = tuple(1 + names_a.index(n) for n in only_a if n in summed)  # summed before the product
+    pre_b = tuple(1 + names_b.index(n) for n in only_b if n in summed)
+    kept_a = ["#"] + [n for n in names_a if 1 + names_a.index(n) not in pre_a]
+    kept_b = ["#"] + [n for n in names_b if 1 + names_b.index(n) not in pre_b]
+    batch = ["#"] + [n for n in names_a if n in names_b and n not in summed]
+    contract = [n for n in names_a if n in names_b and n in summed]
+    free_a = [n for n in kept_a[1:] if n not in names_b]
+    free_b = [n for n in kept_b[1:] if n not in names_a]
+    perm_a = tuple(kept_a.index(n) for n in batch + free_a + contract)
+    perm_b = tuple(kept_b.index(n) for n in batch + contract + free_b)
+    order = batch + free_a + free_b
+    out_names = ["#"] + [d.name for d in rtype.indexed_dimensions]
+    perm_out = tuple(order.index(n) for n in out_names)
+    prod = lambda names: int(np.prod([size[n] for n in names], dtype=np.int64))  # noqa: E731
+    shapes = (prod(free_a), prod(contract), prod(free_b), [size[n] for n in order[1:]])
+    return jtype, rtype, pre_a, pre_b, perm_a, perm_b, perm_out, shapes, _dtype_for(rtype, ta, tb)
+
+
+def product_sum(a: Tensor, b: Tensor, dims: Sequence[str] = ()) -> Tensor:
+    """reduce(join(a, b, f(x,y)(x*y)), sum, dims...) without the joined intermediate: a batched matrix
+    product (BLAS), like Vespa's dense dot-product and matmul optimisations."""
+    plan = _product_sum_plan(a.type, b.type, tuple(dims))
+    if plan is None:
+        return reduce(join(a, b, np.multiply), "sum", dims)
+    jtype, rtype, pre_a, pre_b, perm_a, perm_b, perm_out, (m, k, n_, sizes), dtype = plan
+    x = a.cells_array.astype(dtype, copy=False)
+    y = b.cells_array.astype(dtype, copy=False)
+    if pre_a:
+        x = x.sum(axis=pre_a)
+    if pre_b:
+        y = y.sum(axis=pre_b)
+    if jtype.mapped_dimensions:
+        ia, ib, labels, in_order = _pairs(a, b, jtype)
+        x, y = _rows(x, ia), _rows(y, ib)
+    else:
+        labels, in_order = ((),), True
+    rows = len(labels)
+    xm = np.transpose(x, perm_a).reshape((rows, -1, m, k)) if rows else np.zeros((0, 1, m, k), dtype)
+    ym = np.transpose(y, perm_b).reshape((rows, -1, k, n_)) if rows else np.zeros((0, 1, k, n_), dtype)
+    z = np.matmul(xm, ym)
+    out = np.transpose(z.reshape((rows, *sizes)), perm_out)
+    if not in_order:
+        labels, out = _sorted(labels, out)
+    shape = (len(labels), *_result_shape(rtype)) if rtype.mapped_dimensions else (1, *_result_shape(rtype))
+    return _finish(rtype, labels if rtype.mapped_dimensions else ((),), out.reshape(shape), shape)
+
+
 # --- rename, concat, peek -----------------------------------------------------------------------------
 
-def rename(a: Tensor, from_dims: Sequence[str], to_dims: Sequence[str]) -> Tensor:
-    rtype = a.type.rename(tuple(from_dims), tuple(to_dims))
+@lru_cache(maxsize=4096)
+def _rename_plan(ta: TensorType, from_dims: tuple[str, ...], to_dims: tuple[str, ...]
+                 ) -> tuple[TensorType, tuple[int, ...] | None, tuple[int, ...] | None]:
+    """Result type, the cell-axis transposition and the label permutation (None where unchanged)."""
+    rtype = ta.rename(from_dims, to_dims)
     new_name = dict(zip(from_dims, to_dims))
-    old_indexed = [new_name.get(d.name, d.name) for d in a.type.indexed_dimensions]
+    old_indexed = [new_name.get(d.name, d.name) for d in ta.indexed_dimensions]
     perm = [old_indexed.index(d.name) for d in rtype.indexed_dimensions]
-    cells = a.cells_array
-    if perm != sorted(perm):
-        cells = np.transpose(cells, (0, *(1 + p for p in perm)))
-    old_mapped = [new_name.get(d.name, d.name) for d in a.type.mapped_dimensions]
+    old_mapped = [new_name.get(d.name, d.name) for d in ta.mapped_dimensions]
     mperm = [old_mapped.index(d.name) for d in rtype.mapped_dimensions]
+    axes = (0, *(1 + p for p in perm)) if perm != sorted(perm) else None
+    return rtype, axes, (tuple(mperm) if mperm != sorted(mperm) else None)
+
+
+def rename(a: Tensor, from_dims: Sequence[str], to_dims: Sequence[str]) -> Tensor:
+    rtype, axes, mperm = _rename_plan(a.type, tuple(from_dims), tuple(to_dims))
+    cells = a.cells_array if axes is None else np.transpose(a.cells_array, axes)
     labels = a.labels
-    if mperm != sorted(mperm):
+    if mperm is not None:
         labels, cells = _sorted(tuple(tuple(lab[p] for p in mperm) for lab in labels), cells)
     return Tensor(rtype, labels, cells)
 

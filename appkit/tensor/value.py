@@ -123,18 +123,22 @@ class Tensor:
         return Tensor(TensorType.scalar(), ((),), np.array([value], dtype=np.float64))
 
     @staticmethod
-    def from_numpy(type_: TensorType, array: Any) -> "Tensor":
-        """A dense tensor; `array` has the indexed sizes in canonical (sorted-name) order."""
+    def from_numpy(type_: TensorType, array: Any, copy: bool = True) -> "Tensor":
+        """A dense tensor; `array` has the indexed sizes in canonical (sorted-name) order.
+
+        With copy=False an array already in the cell type's dtype is shared, not copied (batch inputs);
+        the caller must not change it afterwards."""
         if not type_.is_dense:
             raise TensorValueError(AK327, f"from_numpy needs a dense type, but {type_} has mapped dimensions",
                                    "use Tensor.from_subspaces or Tensor.from_cells for mapped dimensions")
         arr = np.asarray(array)
         if arr.dtype.kind not in "biuf":
             raise TensorValueError(AK321, f"tensor cells must be numbers, not {arr.dtype}")
-        return Tensor.from_subspaces(type_, [()], arr[np.newaxis, ...])
+        return Tensor.from_subspaces(type_, [()], arr[np.newaxis, ...], copy)
 
     @staticmethod
-    def from_subspaces(type_: TensorType, labels: Sequence[Sequence[Any]], cells: Any) -> "Tensor":
+    def from_subspaces(type_: TensorType, labels: Sequence[Sequence[Any]], cells: Any,
+                       copy: bool = True) -> "Tensor":
         """A tensor from one label tuple per subspace and cells shaped (n_subspaces, *indexed sizes)."""
         n_mapped = len(type_.mapped_dimensions)
         keys = [tuple(str(x) for x in lab) for lab in labels]
@@ -164,7 +168,7 @@ class Tensor:
         if order != list(range(len(keys))):
             cells_ = cells_[order]
             keys = [keys[i] for i in order]
-        if cells_ is arr or cells_.base is not None:
+        if copy and (cells_ is arr or cells_.base is not None):
             cells_ = cells_.copy()  # never share memory with the caller's array
         return Tensor(type_, tuple(keys), cells_)
 

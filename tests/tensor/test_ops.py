@@ -245,3 +245,28 @@ def test_merge_matches_reference(a, data):
     assert _cells(got).keys() == ref.keys()
     for k, v in _cells(got).items():
         assert v == pytest.approx(ref[k], rel=1e-5, nan_ok=True) or not math.isfinite(ref[k])
+
+
+@settings(max_examples=150, deadline=None)
+@given(_joinable(), st.data())
+def test_product_sum_is_reduce_of_join(pair, data):
+    a, b = pair
+    jtype = TensorType.join(a.type, b.type)
+    names = list(jtype.dimension_names)
+    dims = data.draw(st.lists(st.sampled_from(names), unique=True)) if names else []
+    if not (np.all(np.isfinite(a.cells_array)) and np.all(np.isfinite(b.cells_array))):
+        return
+    if max(np.abs(a.cells_array.astype(float)).max(initial=0), np.abs(b.cells_array.astype(float)).max(initial=0)) > 1e15:
+        return  # products that overflow are not what this compares
+    got = ops.product_sum(a, b, dims)
+    ref = ops.reduce(ops.join(a, b, np.multiply), "sum", dims)
+    assert got.type == ref.type and got.labels == ref.labels
+    assert got.equals(ref, rel_tol=1e-4, abs_tol=1e-6), (got, ref)
+
+
+def test_product_sum_is_a_matrix_product():
+    x = Tensor.from_numpy(T("tensor<float>(d0[3],d2[4])"), np.arange(12).reshape(3, 4))
+    w = Tensor.from_numpy(T("tensor<float>(d2[4],d3[2])"), np.arange(8).reshape(4, 2))
+    got = ops.product_sum(x, w, ["d2"])
+    assert got.type == T("tensor<float>(d0[3],d3[2])")
+    np.testing.assert_array_equal(got.to_numpy(), np.arange(12).reshape(3, 4) @ np.arange(8).reshape(4, 2))
