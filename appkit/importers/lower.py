@@ -24,6 +24,7 @@ from appkit.importers.model import Operand
 from appkit.tensor.type import CellType, Dimension, TensorType, decay, unify_cell_types
 
 UNIT = ""  # an axis of size 1 that the Vespa expression does not have
+EMPTY_CONSTANT = "empty_tensor"  # what an empty constant is called if it reaches an expression
 
 
 class ConversionError(ValueError):
@@ -129,6 +130,9 @@ def constant(value: Any, cell_type: CellType | None = None, name: str | None = N
     for size in arr.shape:
         dims.append(UNIT if size == 1 else fresh_name(dims))
     shape = tuple(int(s) for s in arr.shape)
+    if arr.size == 0:  # an empty value may feed shape arithmetic, but has no Vespa tensor type
+        dims = [fresh_name(dims[:i]) if s != 1 else UNIT for i, s in enumerate(arr.shape)]
+        return Operand(ir.Feature("constant", (ir.Ref(EMPTY_CONSTANT),)), tuple(dims), shape, cell, arr)
     if arr.size == 1:
         return Operand(num(float(arr.reshape(()))), tuple(dims), shape, cell, arr)
     ctx = current_context()
@@ -247,6 +251,14 @@ def _xor_body(a: ir.Expr, b: ir.Expr) -> ir.Expr:
     return ir.BinaryOp("!=", ir.BinaryOp("!=", a, num(0)), ir.BinaryOp("!=", b, num(0)))
 
 
+def _mod_body(a: ir.Expr, b: ir.Expr) -> ir.Expr:
+    """Python's % (the sign of the divisor): fmod, moved by one divisor when the signs differ."""
+    r = call("fmod", a, b)
+    differ = ir.BinaryOp("&&", ir.BinaryOp("!=", r, num(0)),
+                         ir.BinaryOp("!=", ir.BinaryOp("<", r, num(0)), ir.BinaryOp("<", b, num(0))))
+    return ir.If(differ, ir.BinaryOp("+", r, b), r)
+
+
 def _prelu_body(a: ir.Expr, b: ir.Expr) -> ir.Expr:
     return ir.If(ir.BinaryOp("<", a, num(0)), ir.BinaryOp("*", a, b), a)
 
@@ -261,7 +273,7 @@ BINARY: dict[str, tuple[Callable[[ir.Expr, ir.Expr], ir.Expr], Callable[[Any, An
     "max": (_fn("max"), np.maximum),
     "min": (_fn("min"), np.minimum),
     "fmod": (_fn("fmod"), np.fmod),
-    "mod": (lambda a, b: ir.BinaryOp("-", a, ir.BinaryOp("*", b, call("floor", ir.BinaryOp("/", a, b)))), np.mod),
+    "mod": (_mod_body, np.mod),
     "atan2": (_fn("atan2"), np.arctan2),
     "squared_difference": (lambda a, b: ir.BinaryOp("*", ir.BinaryOp("-", a, b), ir.BinaryOp("-", a, b)),
                            lambda a, b: np.square(a - b)),
@@ -392,10 +404,11 @@ def _unary_table() -> dict[str, tuple[Callable[..., ir.Expr], Callable[..., Any]
               "cos": np.cos, "cosh": np.cosh, "exp": np.exp, "floor": np.floor, "log": np.log, "sin": np.sin,
               "sinh": np.sinh, "sqrt": np.sqrt, "tan": np.tan, "tanh": np.tanh, "erf": _erf_np,
               "sigmoid": _sigmoid_np, "relu": lambda x: np.maximum(x, 0), "square": np.square,
-              "sign": np.sign}
+              }
     for name, f in simple.items():
         t[name] = (lambda a, _n=name: call(_n, a), f)
     t["neg"] = (lambda a: ir.Neg(a), np.negative)
+    t["sign"] = (lambda a: _if(ir.BinaryOp(">", a, num(0)), num(1), _if(ir.BinaryOp("<", a, num(0)), num(-1), a)), np.sign)
     t["reciprocal"] = (lambda a: ir.BinaryOp("/", num(1), a), lambda x: 1 / x)
     t["rsqrt"] = (lambda a: ir.BinaryOp("/", num(1), call("sqrt", a)), lambda x: 1 / np.sqrt(x))
     t["log1p"] = (lambda a: call("log", ir.BinaryOp("+", num(1), a)), np.log1p)
@@ -446,11 +459,11 @@ def _gelu_tanh_body(a: ir.Expr) -> ir.Expr:
 
 
 def _clip_body(a: ir.Expr, lo: float, hi: float) -> ir.Expr:
-    body = a
-    if hi != math.inf:
-        body = call("min", body, num(hi))
+    body = a  # min(max(a, lo), hi): when lo > hi the result is hi, as numpy.clip and ONNX give
     if lo != -math.inf:
         body = call("max", body, num(lo))
+    if hi != math.inf:
+        body = call("min", body, num(hi))
     return body
 
 

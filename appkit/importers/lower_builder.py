@@ -43,10 +43,17 @@ class ImportBuilder:
         self._unsupported: dict[str, list[str]] = {}
         self._errors: list[Diagnostic] = []
         self._variables: dict[str, str] = {}  # constant name -> framework variable name
+        self._unknown_shapes: set[str] = set()  # inputs declared without a shape
 
     # --- graph boundary ----------------------------------------------------------------------------
 
-    def add_input(self, framework_name: str, shape: Sequence[int | None], cell_type: CellType) -> Operand:
+    def add_input(self, framework_name: str, shape: Sequence[int | None] | None, cell_type: CellType) -> Operand:
+        """Raises ConversionError for a shape Vespa cannot represent (a size-0 dimension)."""
+        if shape is None:  # no declared shape: an error only if an expression ends up using it
+            self._unknown_shapes.add(vespa_name(framework_name))
+            shape = ()
+        if any(s == 0 for s in shape):
+            raise ConversionError(f"input '{framework_name}' has a dimension of size 0, which Vespa cannot represent")
         name = vespa_name(framework_name)
         op = lower.input_operand(name, shape, cell_type)
         self.model.inputs[name] = ModelInput(name, framework_name, vespa_type(op))
@@ -123,6 +130,11 @@ class ImportBuilder:
     # --- outputs and the result --------------------------------------------------------------------
 
     def add_output(self, signature: str, key: str, op: Operand) -> None:
+        if any(s == 0 for s in op.shape):
+            self._errors.append(Diagnostic(
+                AK441, f"output '{key}' is an empty tensor (a dimension of size 0), which Vespa cannot represent",
+                Span(self.source_path, 1, 1), hint="export the model so that its outputs have no size-0 dimension"))
+            return
         std = lower.to_standard(op)
         expr = std.expr
         if isinstance(expr, ir.Number):  # a scalar output still needs a tensor expression
@@ -147,7 +159,23 @@ class ImportBuilder:
         m.functions = {n: functions[n] for n in self.ctx.functions if n in used_functions}
         m.function_types = {n: self.ctx.functions[n][1] for n in m.functions}
         self._store_constants()
+        self._prune_inputs()
+        if lower.EMPTY_CONSTANT in m.constants or any(_references_empty(e) for e in list(m.expressions.values()) + list(m.functions.values())):
+            m.diagnostics.append(Diagnostic(
+                AK441, "the model computes an empty tensor (a dimension of size 0), which Vespa cannot represent",
+                Span(self.source_path, 1, 1), hint="export the model so that no tensor has a size-0 dimension"))
         return m
+
+    def _prune_inputs(self) -> None:
+        """Only inputs the expressions use are required of the package (Vespa verifies the same)."""
+        m = self.model
+        used = {n.name for e in list(m.expressions.values()) + list(m.functions.values())
+                for n in ir.walk(e) if isinstance(n, ir.Ref)}
+        m.inputs = {k: v for k, v in m.inputs.items() if k in used}
+        for name in sorted(self._unknown_shapes & used):
+            m.diagnostics.append(Diagnostic(
+                AK441, f"input '{name}' has no declared shape, so its tensor type is unknown",
+                Span(self.source_path, 1, 1), hint="export the model with input shapes (dynamic sizes may stay symbolic)"))
 
     def _store_constants(self) -> None:
         m = self.model
@@ -172,6 +200,10 @@ class ImportBuilder:
         strip = {c for c, maps in uses.items() if len(set(maps)) == 1 and c in stored}
         m.expressions = {n: _strip_renames(e, strip) for n, e in m.expressions.items()}
         m.functions = {n: _strip_renames(e, strip) for n, e in m.functions.items()}
+
+
+def _references_empty(expr: ir.Expr) -> bool:
+    return any(_constant_ref(n) == lower.EMPTY_CONSTANT for n in ir.walk(expr) if isinstance(n, ir.Feature))
 
 
 def _constant_ref(expr: ir.Expr) -> str | None:

@@ -28,6 +28,10 @@ def _add(a: ir.Expr, b: ir.Expr) -> ir.Expr:
     return ir.BinaryOp("+", a, b)
 
 
+# x joined with a 0/1 selector: if(b, a, 0) rather than a*b, so inf and nan cells stay exact (inf*0 is nan)
+PICK = lam("ab", ir.If(ir.BinaryOp("!=", B, num(0)), A, num(0)))
+
+
 def materialize_axis(x: Operand, axis: int, name: str | None = None) -> Operand:
     """Give a unit axis a real dimension of size 1."""
     if x.dims[axis] != UNIT:
@@ -58,7 +62,7 @@ def _relayout(x: Operand, old_axes: Sequence[int], new_names: Sequence[str], new
     selector_type = TensorType(old_dims + [Dimension(n, s) for n, s in zip(new_names, new_sizes)],
                                x.cell_type if x.cell_type is not CellType.DOUBLE else CellType.DOUBLE)
     selector = ir.Generate(selector_type, condition)
-    joined = ir.Join(x.expr, selector, lam("ab", _mul(A, B)))
+    joined = ir.Join(x.expr, selector, PICK)
     return ir.Reduce(joined, "sum", tuple(x.dims[a] for a in old_axes))
 
 
@@ -221,7 +225,7 @@ def take(x: Operand, indices: Operand, axis: int) -> Operand:
         rng = ir.Generate(TensorType([Dimension(old, n)], CellType.FLOAT), ir.Ref(old))
         onehot_expr = ir.Join(positive, rng, lam("ab", ir.BinaryOp("==", A, B)))
         onehot_dims = tuple(idx_names) + (old,)
-    expr = ir.Reduce(ir.Join(x.expr, onehot_expr, lam("ab", _mul(A, B))), "sum", (old,))
+    expr = ir.Reduce(ir.Join(x.expr, onehot_expr, PICK), "sum", (old,))
     dims = list(x.dims[:axis]) + [d for d in onehot_dims[:-1]] + list(x.dims[axis + 1:])
     shape = list(x.shape[:axis]) + list(indices.shape) + list(x.shape[axis + 1:])
     return Operand(expr, tuple(dims), tuple(shape), decay(x.cell_type))
@@ -235,6 +239,8 @@ def take_range(x: Operand, axis: int, start: int, count: int, step: int = 1) -> 
         return folded(np.take(np.asarray(x.value), idx, axis=axis), x.cell_type)
     if step == 1 and start == 0 and count == n:
         return x
+    if count == 0 and all(s is not None for s in x.shape):
+        return constant(np.zeros([0 if i == axis else int(s) for i, s in enumerate(x.shape)], dtype=np.float32))  # type: ignore[arg-type]
     if n is None:
         raise ConversionError("slicing an axis of unknown size")
     if x.dims[axis] == UNIT:
@@ -251,6 +257,11 @@ def take_range(x: Operand, axis: int, start: int, count: int, step: int = 1) -> 
 def slice_axes(x: Operand, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int],
                steps: Sequence[int]) -> Operand:
     """ONNX Slice / numpy basic slicing with clamped starts and ends."""
+    if x.is_constant:
+        index = [slice(None)] * x.rank
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            index[normalize_axis(axis, x.rank)] = slice(int(start), int(end), int(step))
+        return folded(np.asarray(x.value)[tuple(index)], x.cell_type)
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis = normalize_axis(axis, x.rank)
         n = x.shape[axis]
@@ -259,9 +270,7 @@ def slice_axes(x: Operand, starts: Sequence[int], ends: Sequence[int], axes: Seq
                 continue
             raise ConversionError("slicing an axis of unknown size")
         idx = range(n)[slice(int(start), int(end), int(step))]
-        if len(idx) == 0:
-            raise ConversionError("a slice with no elements")
-        x = take_range(x, axis, idx.start, len(idx), idx.step)
+        x = take_range(x, axis, idx.start if len(idx) else 0, len(idx), idx.step)
     return x
 
 
@@ -311,32 +320,61 @@ def expand(x: Operand, shape: Sequence[int]) -> Operand:
     return x
 
 
-def pad(x: Operand, before: Sequence[int], after: Sequence[int], value: float = 0.0) -> Operand:
-    """Constant-mode padding (negative pads crop)."""
-    if x.is_constant:
-        arr = np.asarray(x.value)
-        crop = tuple(slice(max(-b, 0), arr.shape[i] - max(-a, 0)) for i, (b, a) in enumerate(zip(before, after)))
-        arr = arr[crop]
-        widths = [(max(b, 0), max(a, 0)) for b, a in zip(before, after)]
-        return folded(np.pad(arr, widths, constant_values=value), x.cell_type)
+def pad_indices(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each output position along a padded axis, the input position it copies (-1: the pad value)."""
+    pos = np.arange(-before, n + after)
+    if mode == "constant":
+        return np.where((pos >= 0) & (pos < n), pos, -1)
+    if mode == "edge":
+        return np.clip(pos, 0, n - 1)
+    if mode == "wrap":
+        return np.mod(pos, n)
+    if mode == "reflect":
+        if n == 1:
+            return np.zeros_like(pos)
+        period = 2 * (n - 1)
+        m = np.mod(pos, period)
+        return np.where(m < n, m, period - m)
+    raise ConversionError(f"pad mode '{mode}' is not supported (constant, edge, reflect, wrap are)")
+
+
+def pad(x: Operand, before: Sequence[int], after: Sequence[int], value: float = 0.0, mode: str = "constant") -> Operand:
+    """Padding (negative pads crop) as a re-layout through the positions each output cell copies."""
     for axis, (b, a) in enumerate(zip(before, after)):
         if b == 0 and a == 0:
             continue
         n = x.shape[axis]
         if n is None:
             raise ConversionError("padding an axis of unknown size")
-        x = materialize_axis(x, axis)
-        old, new = x.dims[axis], fresh_name(x.dims)
-        size = n + b + a
-        cond = ir.BinaryOp("==", ir.Ref(old), ir.BinaryOp("-", ir.Ref(new), num(b)))
-        expr = _relayout(x, [axis], [new], [size], cond)
-        if value != 0:
-            outside = ir.BinaryOp("||", ir.BinaryOp("<", ir.Ref(new), num(b)), ir.BinaryOp(">=", ir.Ref(new), num(b + n)))
-            fill = ir.Generate(TensorType([Dimension(new, size)], decay(x.cell_type)), _mul(num(value), outside))
-            expr = ir.Join(expr, fill, lam("ab", _add(A, B)))
-        x = Operand(expr, x.dims[:axis] + (new,) + x.dims[axis + 1:], x.shape[:axis] + (size,) + x.shape[axis + 1:],
-                    decay(x.cell_type))
+        idx = pad_indices(int(n), int(b), int(a), mode)
+        if idx.size == 0:
+            raise ConversionError("padding that leaves no elements")
+        if x.is_constant:
+            arr = np.asarray(x.value)
+            taken = np.take(arr, np.where(idx < 0, 0, idx), axis=axis)
+            shape = [1] * arr.ndim
+            shape[axis] = idx.size
+            x = folded(np.where((idx < 0).reshape(shape), np.asarray(value, dtype=arr.dtype), taken), x.cell_type)
+            continue
+        x = _select_positions(x, axis, idx, value)
     return x
+
+
+def _select_positions(x: Operand, axis: int, idx: np.ndarray, fill: float) -> Operand:
+    """out[..., j, ...] = x[..., idx[j], ...], or `fill` where idx[j] < 0 (a constant 0/1 selector)."""
+    x = materialize_axis(x, axis)
+    n = int(x.shape[axis])  # type: ignore[arg-type]
+    old, new = x.dims[axis], fresh_name(x.dims)
+    selector = (idx[:, None] == np.arange(n)[None, :]).astype(np.float32)
+    sel = constant(selector)
+    sel = rename_to(sel, [new if idx.size > 1 else UNIT, old if n > 1 else UNIT])
+    expr: ir.Expr = ir.Reduce(ir.Join(x.expr, sel.expr, PICK), "sum", (old,))
+    if fill != 0 and np.any(idx < 0):
+        outside = constant(np.where(idx < 0, np.float32(fill), np.float32(0)))  # not 0 * fill: fill may be inf
+        outside = rename_to(outside, [new])
+        expr = ir.Join(expr, outside.expr, lam("ab", _add(A, B)))
+    dims = x.dims[:axis] + ((new if idx.size > 1 else UNIT),) + x.dims[axis + 1:]
+    return Operand(expr, dims, x.shape[:axis] + (int(idx.size),) + x.shape[axis + 1:], decay(x.cell_type))
 
 
 def split(x: Operand, axis: int, sizes: Sequence[int]) -> list[Operand]:

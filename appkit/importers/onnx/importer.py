@@ -14,6 +14,7 @@ from typing import Sequence
 from onnx import numpy_helper
 
 from appkit.diagnostics import Diagnostic, rule
+from appkit.importers.lower import ConversionError
 from appkit.importers.lower_builder import ImportBuilder
 from appkit.importers.model import ImportedModel
 from appkit.importers.naming import name_part
@@ -87,11 +88,13 @@ def _convert_graph(builder: ImportBuilder, loaded: LoadedModel, display: str) ->
             continue
         info = tensor_info(vi)
         try:
-            builder.add_input(vi.name, info.converted_shape(), cell_type(info.elem_type))
+            builder.add_input(vi.name, None if info.sizes is None else info.converted_shape(), cell_type(info.elem_type))
         except UnsupportedType as e:
             builder.model.diagnostics.append(Diagnostic(
                 AK447, f"Input '{vi.name}': {e}", span,
                 hint="the converted expressions take numeric tensors only"))
+        except ConversionError as e:
+            builder.model.diagnostics.append(Diagnostic(AK447, str(e), span))
     builder.count_uses(n for node in graph.node for n in node.input)
     builder.count_uses(o.name for o in graph.output)
     for node in graph.node:

@@ -107,9 +107,6 @@ def join(ctx: NodeContext, a: Operand, b: Operand) -> Operand:
 @ONNX.register("Mod", since_version=10)
 def mod(ctx: NodeContext, a: Operand, b: Operand) -> Operand:
     fmod = int(ctx.attr("fmod", 0))
-    dtype = ctx.input_dtype(0)
-    if not fmod and dtype is not None and dtype.kind == "f":
-        raise ConversionError("Mod with fmod=0 is only defined for integers")
     return lower.binary(a, b, "fmod" if fmod else "mod")
 
 
@@ -164,6 +161,9 @@ def identity(ctx: NodeContext, x: Operand) -> Operand:
 
 @ONNX.register("Dropout", since_version=1, note="inference: the identity; the mask output is all true")
 def dropout(ctx: NodeContext, x: Operand, *_: Operand | None) -> list[Operand]:
+    training = ctx.constant_input(2, "Dropout training_mode")
+    if (training is not None and bool(np.asarray(training).reshape(-1)[0])) or ctx.attr("is_test", 1) == 0 and ctx.opset < 7:
+        raise ConversionError("Dropout in training mode is random; export the model for inference")
     if ctx.output_count < 2:
         return [x]
     if any(s is None for s in x.shape):

@@ -124,21 +124,19 @@ def expand(ctx: NodeContext, x: Operand, shape: Operand) -> Operand:
 
 def _pad(ctx: NodeContext, x: Operand, pads: list[int], value: float, axes: list[int] | None) -> Operand:
     mode = ctx.attr("mode", "constant")
-    if mode != "constant":
-        raise ConversionError(f"Pad mode '{mode}' is not supported (only 'constant')")
     axes = [lower.normalize_axis(a, x.rank) for a in (axes if axes is not None else range(x.rank))]
     before, after = [0] * x.rank, [0] * x.rank
     for k, a in enumerate(axes):
         before[a], after[a] = pads[k], pads[k + len(axes)]
-    return lower_shape.pad(x, before, after, value)
+    return lower_shape.pad(x, before, after, value, mode)
 
 
-@ONNX.register("Pad", since_version=2, note="constant mode")
+@ONNX.register("Pad", since_version=2, note="constant, edge, reflect and wrap modes")
 def pad2(ctx: NodeContext, x: Operand) -> Operand:
     return _pad(ctx, x, list(ctx.attr("pads")), float(ctx.attr("value", 0.0)), None)
 
 
-@ONNX.register("Pad", since_version=11, note="constant mode")
+@ONNX.register("Pad", since_version=11, note="constant, edge, reflect and wrap modes")
 def pad11(ctx: NodeContext, x: Operand, *_: Operand | None) -> Operand:
     pads = ctx.ints(1, "Pad pads") or []
     value = ctx.constant_input(2, "Pad constant_value")

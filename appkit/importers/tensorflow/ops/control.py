@@ -44,3 +44,11 @@ def switch(node: Any, inputs: Sequence[Operand]) -> list[Operand]:
 def merge(node: Any, inputs: Sequence[Operand]) -> list[Operand]:
     # The importer passes only the live input; the second output is its index (unused in practice).
     return [inputs[0], lower.constant(np.array(0, dtype=np.int32))]
+
+
+@TF.register("Const", "HostConst", "VariableV2", "Variable", "VarHandleOp",
+             note="values: Const from the graph, variables from the checkpoint (the importer reads them)")
+def value_node(node: Any, inputs: Sequence[Operand]) -> Operand:
+    # The importer turns these into constants itself (it names them and records variables); listed
+    # here so the registry, `appkit ops` and the docs show them as supported.
+    raise ConversionError(f"{node.op} node '{node.name}' is read by the importer, not converted")
