@@ -308,15 +308,13 @@ def _explain(doc: XmlDocument, tree: Any, entries: list[Any], table: _GrammarTab
         return [Diagnostic(AK118, f"<{local_name(root.tag)}> cannot be the root element here", doc.span(root),
                            hint="the root element must be " + " or ".join(f"<{r}>" for r in roots)
                            + _did_you_mean(local_name(root.tag), roots, "<", ">"))]
-    elements = _failing_elements(tree, entries)
+    # libxml2 stops at the first failure inside an interleave; the table is at least as permissive as
+    # the grammar, so walking every element reports all problems without inventing any
     found: dict[tuple[str, str, int, int], Diagnostic] = {}
-    for element in elements:
-        for candidate in (element.getparent(), element):
-            if candidate is None:
-                continue
-            for d in explain_element(doc, candidate, table):
-                key = (d.code, d.message, d.span.line if d.span else 0, d.span.column if d.span else 0)
-                found.setdefault(key, d)
+    for element in root.iter():
+        for d in explain_element(doc, element, table):
+            key = (d.code, d.message, d.span.line if d.span else 0, d.span.column if d.span else 0)
+            found.setdefault(key, d)
     if found:
         return list(found.values())
     return [_fallback(doc, tree, entries, label)]
