@@ -13,7 +13,7 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from appkit.diagnostics import Diagnostic
+from appkit.diagnostics import AK003, Diagnostic
 from appkit.package.sd_codes import AK200, AK201, AK202, AK203, AK204
 from appkit.package import schema as m
 from appkit.package import sd_profile as prof
@@ -55,8 +55,10 @@ def parse_schema(source: SourceFile) -> tuple[m.Schema | None, list[Diagnostic]]
     root = tree.children[0]
     try:
         schema = _documents(builder, root) if root.data == "root_documents" else _schema(builder, root)
-    except (LarkError, ValueError, IndexError, AttributeError, StopIteration) as e:
-        return None, diagnostics + [Diagnostic(AK200, f"cannot read this schema: {e}", Span(source.path, 1, 1))]
+    except RecursionError:
+        return None, diagnostics + [_too_deep(source)]
+    except Exception as e:  # a bug in appkit, reported as such rather than as a traceback
+        return None, diagnostics + [_internal_error(source, e)]
     if schema is not None and not schema.document_only:
         _check_file_name(builder, schema, source.path)
     return schema, diagnostics + builder.diagnostics
@@ -70,8 +72,10 @@ def parse_profile(source: SourceFile) -> tuple[m.RankProfile | None, list[Diagno
     builder = Builder(source.path, source.text)
     try:
         profile = prof.rank_profile(builder, tree.children[0])
-    except (LarkError, ValueError, IndexError, AttributeError, StopIteration) as e:
-        return None, diagnostics + [Diagnostic(AK200, f"cannot read this rank profile: {e}", Span(source.path, 1, 1))]
+    except RecursionError:
+        return None, diagnostics + [_too_deep(source)]
+    except Exception as e:  # a bug in appkit, reported as such rather than as a traceback
+        return None, diagnostics + [_internal_error(source, e)]
     return profile, diagnostics + builder.diagnostics
 
 
@@ -93,8 +97,17 @@ def _parse(source: SourceFile, start: str) -> tuple[Tree | None, list[Diagnostic
     except LarkError as e:
         return None, [Diagnostic(AK200, f"cannot parse: {e}", Span(source.path, 1, 1))]
     except RecursionError:
-        return None, [Diagnostic(AK200, "nesting is too deep to parse", Span(source.path, 1, 1),
-                                 hint="check for runaway '{' or '<'")]
+        return None, [_too_deep(source)]
+
+
+def _too_deep(source: SourceFile) -> Diagnostic:
+    return Diagnostic(AK200, "blocks or types are nested too deeply to read", Span(source.path, 1, 1),
+                      hint="check for runaway '{' or '<'")
+
+
+def _internal_error(source: SourceFile, e: Exception) -> Diagnostic:
+    return Diagnostic(AK003, f"internal error while reading this file: {type(e).__name__}: {e}",
+                      Span(source.path, 1, 1), hint="report this to the appkit maintainers with the file")
 
 
 def _syntax_error(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
