@@ -265,11 +265,13 @@ class Tensor:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tensor):
             return NotImplemented
+        a, b = self.cells_array, other.cells_array
+        # exact cell equality; NaN cells equal NaN cells, so a value always equals itself
         return self.type == other.type and self.labels == other.labels and \
-            np.array_equal(self.cells_array, other.cells_array)
+            np.array_equal(a, b, equal_nan=a.dtype.kind == "f" and b.dtype.kind == "f")
 
     def __hash__(self) -> int:
-        return hash((self.type, self.labels, self.cells_array.tobytes()))
+        return hash((self.type, self.labels, self.cells_array.shape))
 
     def equals(self, other: "Tensor", rel_tol: float = 1e-9, abs_tol: float = 0.0,
                check_cell_type: bool = True, nan_equal: bool = True) -> bool:
