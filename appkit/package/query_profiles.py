@@ -57,7 +57,7 @@ def parse_query_profile_types(dir: Path, root: Path) -> tuple[dict[str, QueryFea
     features: dict[str, QueryFeature] = {}
     diags: list[Diagnostic] = []
     for path in sorted(p for p in Path(dir).glob("*.xml") if p.is_file()):
-        doc, found = parse_xml(path, _display(path, root))
+        doc, found = parse_xml(path, _display(path))
         diags.extend(found)
         if doc is None:
             continue
@@ -113,7 +113,7 @@ def check_query_profiles(dir: Path, root: Path) -> list[Diagnostic]:
     """Query profiles (search/query-profiles/*.xml): well-formed, with a query-profile root."""
     diags: list[Diagnostic] = []
     for path in sorted(p for p in Path(dir).glob("*.xml") if p.is_file()):
-        doc, found = parse_xml(path, _display(path, root))
+        doc, found = parse_xml(path, _display(path))
         diags.extend(found)
         if doc is None:
             continue
@@ -126,7 +126,7 @@ def check_query_profiles(dir: Path, root: Path) -> list[Diagnostic]:
     return diags
 
 
-def _display(path: Path, root: Path) -> str:
+def _display(path: Path) -> str:
     from appkit.package.app import display_path
 
     return display_path(path)
