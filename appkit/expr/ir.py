@@ -59,6 +59,15 @@ class Feature(Node):
 
 
 @dataclass(frozen=True)
+class NamedArg(Node):
+    """`name: value` among a feature's arguments (`bm25(field: title, label: x)`); the value is a
+    name, an integer or a string, kept as its text. Only `Feature.args` hold these."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Neg(Node):
     arg: "Expr"
 
@@ -231,6 +240,7 @@ class Call(Node):
 Expr = Union[
     Number, String, Ref, Feature, Neg, Not, BinaryOp, In, If, Switch, Lambda, Map, MapSubspaces,
     FilterSubspaces, Join, Merge, Reduce, Rename, Concat, Generate, TensorLiteral, Slice, CellCast, Call,
+    NamedArg,
 ]
 
 # Names parsed as `Call`, not as rank features (the rest of `name(args)` is a Feature).
