@@ -51,7 +51,7 @@ def test_query_features_keyed_by_name(tmp_path):
     assert str(features["tokens"].type) == "tensor<bfloat16>(t[])"
     q = features["q"]
     assert (q.span.line, q.span.column) == (2, 43) and q.span.path.endswith("root.xml")
-    assert features["tokens"].span.line == 5  # the type attribute is on the second line of the tag
+    assert features["tokens"].span.line == 6  # the type attribute, on the second line of the tag
     assert q.profile_type == "root"
 
 
