@@ -84,7 +84,8 @@ def test_killed_at_random_times_during_repeated_publishes(tmp_path):
     for _ in range(6):
         before = store.active()
         proc = child(store.root, loop=True, files=30, size=200_000, keep=2, seed=rng.randrange(1000))
-        time.sleep(rng.uniform(0.15, 0.6))
+        proc.stdout.readline()  # it has published once: it is in its publish loop now, whatever the load
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         landed_inside += bool(store.leftovers())
