@@ -131,19 +131,34 @@ def _storage_dtype(cells: np.ndarray, type_: TensorType) -> np.ndarray:
 def _decode_subspaces(r: _Reader, type_: TensorType, n_mapped: int, n_blocks: int,
                       shape: tuple[int, ...], block: int, wire: np.dtype) -> Tensor:
     labels: list[tuple[str, ...]] = []
-    offsets: list[int] = []
-    for _ in range(n_blocks):
-        labels.append(tuple(r.string("a cell label") for _ in range(n_mapped)))
-        offsets.append(r.pos)
-        r.pos += block * wire.itemsize
-        if r.pos > len(r.data):
-            raise r._fail("subspace cells")
-    buf = np.frombuffer(r.data, dtype=np.uint8)
-    if offsets:
-        idx = (np.asarray(offsets)[:, None] + np.arange(block * wire.itemsize)[None, :]).reshape(-1)
-        raw = buf[idx].view(wire)
-    else:
-        raw = np.zeros(0, dtype=wire)
+    chunks: list[bytes] = []
+    data, pos, width = r.data, r.pos, block * wire.itemsize
+    try:
+        # the hot loop of large sparse tensors: the reader's checks are folded into one at the end
+        for _ in range(n_blocks):
+            lab = []
+            for _ in range(n_mapped):
+                n = data[pos]
+                if n < 0x80:
+                    pos += 1
+                else:
+                    n = int.from_bytes(data[pos:pos + 4], "big") & 0x7FFFFFFF
+                    pos += 4
+                lab.append(data[pos:pos + n].decode("utf-8"))
+                pos += n
+            labels.append(tuple(lab))
+            chunks.append(data[pos:pos + width])
+            pos += width
+    except IndexError:
+        r.pos = len(data)
+        raise r._fail("subspace labels") from None
+    except UnicodeDecodeError:
+        raise TensorValueError(AK325, "a cell label is not UTF-8 text") from None
+    if pos > len(data):
+        r.pos = len(data)
+        raise r._fail("subspace cells")
+    r.pos = pos
+    raw = np.frombuffer(b"".join(chunks), dtype=wire)
     cells = _to_storage(raw, type_.cell_type).reshape((n_blocks, *shape))
     if len(set(labels)) != len(labels):
         raise TensorValueError(AK325, "binary tensor has two subspaces with the same labels")

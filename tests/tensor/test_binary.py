@@ -77,6 +77,8 @@ def test_large_counts_use_four_byte_integers():
     ("0x0609", "unknown cell type code 9"),
     ("0x02004045000000000000FF", "left over"),
     ("0xZZ", "not hex"),
+    ("0x0101017803016140", "ends early"),  # sparse: three cells announced, the first one cut short
+    ("0x010101780301FF3FF0000000000000", "not UTF-8"),
 ])
 def test_malformed_bytes_are_reported(blob, words):
     with pytest.raises(TensorValueError) as e:
