@@ -7,15 +7,17 @@ session id); retries while the server starts; errors become located diagnostics.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import re
 import socket
 import ssl
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 from urllib.parse import quote, urlsplit
 
 from appkit.bundle.write import canonical_json
@@ -165,6 +167,7 @@ class ConfigServerClient:
         self.log: Log = log or (lambda level, text: None)
         self.sleep = sleep
         self._context = self._ssl_context() if self.scheme == "https" else None
+        self.package_files: tuple[str, ...] = ()  # the uploaded zip's names, to place server errors
 
     # -- the deploy API -------------------------------------------------------------------------
 
@@ -300,7 +303,7 @@ class ConfigServerClient:
                                         status)
             return self._unexpected(status, data.decode("utf-8", "replace")[:200], "the request failed")
         code, message = str(body.get("error-code")), str(body.get("message", ""))
-        return VespaDeployError(server_error_diagnostic(code, message, status), status, code)
+        return VespaDeployError(server_error_diagnostic(code, message, status, self.package_files), status, code)
 
     def _result(self, body: Mapping[str, object], activated: bool) -> DeployResult:
         log = [LogEntry(str(e.get("level", "INFO")).upper(), str(e.get("message", "")), _int_or_none(e.get("time")))
@@ -313,14 +316,15 @@ class ConfigServerClient:
                             if isinstance(actions, dict) else {}, raw=dict(body))
 
 
-def server_error_diagnostic(code: str, message: str, status: int | None = None) -> Diagnostic:
+def server_error_diagnostic(code: str, message: str, status: int | None = None,
+                            package_files: Iterable[str] = ()) -> Diagnostic:
     """The deploy API's {"error-code", "message"} as a diagnostic located at the file it names."""
     meaning, fix = ERROR_CODES.get(code, ("", "read the message above"))
     text = tidy_server_message(message)
     head = f"the config server rejected the deployment ({code}{f', HTTP {status}' if status else ''})"
     if meaning:
         head += f": {meaning}"
-    return Diagnostic(AK521, f"{head}\n  {text}" if text else head, locate(message), hint=fix)
+    return Diagnostic(AK521, f"{head}\n  {text}" if text else head, locate(message, package_files), hint=fix)
 
 
 def tidy_server_message(message: str) -> str:
@@ -338,17 +342,34 @@ _LINE_COL = [re.compile(r"\bline (\d+), column (\d+)"), re.compile(r"\[(\d+):(\d
              re.compile(r"\bat line (\d+)()"), re.compile(r"\bline (\d+)()")]
 
 
-def locate(message: str) -> Span | None:
-    """The file (and line, column) a server message names, e.g. "schemas/a.sd ... at line 7, column 9"."""
+def locate(message: str, package_files: Iterable[str] = ()) -> Span | None:
+    """The file (and line, column) a server message names, e.g. "schemas/a.sd ... at line 7, column 9".
+
+    The server sometimes names a file by its base name ('music.sd'); given the package's files, the
+    span gets the path in the package (schemas/music.sd).
+    """
     found = _FILE.search(message)
     if not found:
         return None
     path = found.group(1).strip("'\"")
+    files = list(package_files)
+    if files and path not in files:
+        matches = [f for f in files if f.endswith("/" + path)]
+        if len(matches) == 1:
+            path = matches[0]
     for pattern in _LINE_COL:
         match = pattern.search(message, found.end()) or pattern.search(message)
         if match:
             return Span(path, int(match.group(1)), int(match.group(2) or 1))
     return Span(path, 1, 1)
+
+
+def _zip_names(zip_bytes: bytes) -> tuple[str, ...]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            return tuple(archive.namelist())
+    except zipfile.BadZipFile:  # the server will say what is wrong with it
+        return ()
 
 
 def deploy_to_vespa(url: str, zip_bytes: bytes, tenant: str = "default", activate: bool = True,
@@ -361,6 +382,7 @@ def deploy_to_vespa(url: str, zip_bytes: bytes, tenant: str = "default", activat
     Raises VespaDeployError with a located diagnostic when the server refuses.
     """
     client = ConfigServerClient(url, tenant, TLSFiles(cert, key, ca_cert), timeout=timeout, wait=wait, log=log)
+    client.package_files = _zip_names(zip_bytes)
     if log:
         log("info", f"uploading {len(zip_bytes) / 1e6:.1f} MB to {client.url} (tenant {tenant})")
     if activate:

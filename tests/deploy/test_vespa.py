@@ -222,6 +222,16 @@ def test_locate_finds_the_file_and_line_a_server_message_names(message, where):
     assert (None if span is None else (span.path, span.line, span.column)) == where
 
 
+def test_a_base_name_in_a_server_message_is_placed_at_the_package_path():
+    message = "Invalid application: Failed parsing schema from 'music.sd': Encountered \"{\" at line 4, column 2."
+    with FakeConfigServer([(400, {"error-code": "INVALID_APPLICATION_PACKAGE", "message": message})]) as server:
+        with pytest.raises(VespaDeployError) as info:
+            deploy_to_vespa(server.url, ZIP, wait=0)
+    span = info.value.diagnostics[0].span
+    assert (span.path, span.line, span.column) == ("schemas/music.sd", 4, 2)
+    assert locate(message, ["schemas/music.sd", "other/music.sd"]).path == "music.sd"  # ambiguous: as said
+
+
 def test_tidy_drops_repeated_segments():
     assert tidy_server_message("error in services.xml: bad [1:2], input:") == "error in services.xml: bad [1:2]"
     assert tidy_server_message("Error in x: Error in x: bad") == "Error in x: bad"
