@@ -1,0 +1,256 @@
+"""TensorFlow import against TensorFlow itself: every model built by build_models.py (TF1 softmax
+regression as .pb and .pbtxt, deep net, batch norm, dropout, frozen graph, resource variables, Keras 3,
+one model per converter) must evaluate like TensorFlow did, within 1e-5 relative, on Vespa's
+deterministic input and on a random batch. TensorFlow runs only in the builder subprocess."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appkit.cli.main import main
+from appkit.cli.verify import errors, evaluate_imported
+from appkit.expr import ir
+from appkit.importers.tensorflow import protos
+from appkit.importers.tensorflow.checkpoint import Checkpoint
+from appkit.importers.tensorflow.importer import import_tensorflow_model
+from appkit.importers.tensorflow.ops import TF
+from appkit.importers.tensorflow.resolve import resolve_output
+from appkit.tensor.type import TensorType
+
+HERE = Path(__file__).parent
+TOLERANCE = 1e-5
+needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs tensorflow installed")
+
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> Path:
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("needs tensorflow installed to build the test models")
+    out = tmp_path_factory.mktemp("tf_models")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_HOME=str(out / "keras"), CUDA_VISIBLE_DEVICES="")
+    run = subprocess.run([sys.executable, str(HERE / "build_models.py"), str(out)], capture_output=True, text=True,
+                         env=env, cwd=HERE, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out
+
+
+def manifest(models: Path) -> dict:
+    return json.loads((models / "manifest.json").read_text())
+
+
+def check_against_tensorflow(models: Path, name: str) -> None:
+    info = manifest(models)[name]
+    model = import_tensorflow_model(models / name, name)
+    assert model.ok, [str(d) for d in model.diagnostics]
+    data = np.load(models / f"{name}.npz")
+    for case in (0, 1):  # Vespa's deterministic input, then a random batch
+        feed = {key: data[f"{case}/in/{key}"] for key in info["inputs"]}
+        inputs = bind_inputs(model, feed)
+        for key in info["outputs"]:
+            actual = evaluate_imported(model, f"{info['signature']}.{key}", inputs)
+            expected = data[f"{case}/out/{key}"]
+            abs_err, rel_err = errors(actual, expected)
+            assert rel_err <= TOLERANCE, f"{name} case {case} output {key}: abs {abs_err} rel {rel_err}"
+
+
+def bind_inputs(model, feed: dict) -> dict:
+    """Signature keys to the input functions: one input binds directly; otherwise by placeholder name."""
+    if len(feed) == 1 and len(model.inputs) == 1:
+        return {next(iter(model.inputs)): next(iter(feed.values()))}
+    return {fn: feed[key] for fn in model.inputs for key in feed if fn == key}
+
+
+@needs_tf
+@pytest.mark.parametrize("name", ["softmax_pb", "softmax_pbtxt", "deep", "batch_norm", "dropout", "frozen",
+                                  "resource", "keras3"])
+def test_model_equals_tensorflow(models, name):
+    check_against_tensorflow(models, name)
+
+
+@needs_tf
+def test_every_converter_equals_tensorflow(models):
+    """One single-op model per converter (many graphs, one builder run)."""
+    names = [n for n in manifest(models) if n.startswith("op_")]
+    assert len(names) >= 80
+    failures = []
+    for name in names:
+        try:
+            check_against_tensorflow(models, name)
+        except AssertionError as e:
+            failures.append(str(e)[:300])
+    assert not failures, "\n".join(failures)
+
+
+@needs_tf
+def test_every_required_op_is_registered(models):
+    required = ("Abs Acos Asin Atan Ceil Cos Exp Floor Log Neg Reciprocal Rsqrt Sigmoid Sin Square Sqrt Tan Tanh "
+                "Add AddN Div RealDiv Maximum Mul SquaredDifference Sub MatMul Mean Sum Select SelectV2 BiasAdd Elu "
+                "Relu Selu Softmax ConcatV2 Const ExpandDims Identity Placeholder PlaceholderWithDefault Reshape Shape "
+                "Squeeze Merge Switch VariableV2 VarHandleOp ReadVariableOp StopGradient AddV2 LeakyRelu Relu6 "
+                "Softplus Softsign Erf Pow Minimum Log1p Cast Fill Tile Slice StridedSlice Pack Unpack Transpose "
+                "GatherV2 ResourceGather Equal NotEqual Greater GreaterEqual Less LessEqual LogicalAnd LogicalOr "
+                "LogicalNot Prod Max Min ArgMax ArgMin FusedBatchNorm FusedBatchNormV3 Einsum BatchMatMulV2 "
+                "LogSoftmax Size Rank OneHot").split()
+    missing = [op for op in required if op not in TF]
+    assert not missing
+
+
+def test_reading_does_not_import_tensorflow(models):
+    code = ("import sys; from pathlib import Path; "
+            "from appkit.importers.tensorflow.importer import import_tensorflow_model; "
+            f"m = import_tensorflow_model(Path({str(models / 'keras3')!r}), 'k'); "
+            f"n = import_tensorflow_model(Path({str(models / 'softmax_pbtxt')!r}), 's'); "
+            "assert m.ok and n.ok and m.expressions and n.expressions; "
+            "assert 'tensorflow' not in sys.modules and 'tensorboard' not in sys.modules, 'tensorflow was imported'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parents[2])
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+@needs_tf
+def test_naming_and_types_follow_vespa(models):
+    model = import_tensorflow_model(models / "softmax_pb", "mnist_softmax_saved")
+    assert list(model.inputs) == ["Placeholder"]  # named after the placeholder, not the signature key 'x'
+    assert model.inputs["Placeholder"].type == TensorType.parse("tensor<float>(d0[],d1[784])")
+    assert model.outputs["serving_default.y"].type == TensorType.parse("tensor<float>(d0[],d1[10])")
+    assert set(model.constants) == {"mnist_softmax_saved_Variable", "mnist_softmax_saved_Variable_1"}
+    deep = import_tensorflow_model(models / "deep", "deep")
+    assert any(name.startswith("deep_dnn_hidden1_") for name in deep.constants)  # name scopes: '/' -> '_'
+
+
+@needs_tf
+def test_variable_log_line_names_the_overridable_constant(models, caplog):
+    with caplog.at_level(logging.INFO, logger="appkit.import"):
+        model = import_tensorflow_model(models / "softmax_pb", "mnist_softmax_saved")
+    lines = [r.getMessage() for r in caplog.records if r.name == "appkit.import"]
+    bias = next(v for v in model.variables if v.framework_name == "Variable_1")
+    assert bias.log_line() in lines
+    assert lines == [v.log_line() for v in model.variables]
+    assert bias.log_line().startswith("Importing TensorFlow variable Variable_1 as mnist_softmax_saved_Variable_1 "
+                                      "of type tensor(")
+    # The override works: a function with the logged name replaces the constant in evaluation.
+    zero = ir.Generate(bias.type, ir.Number(0.0))
+    x = np.random.default_rng(3).normal(size=(2, 784)).astype(np.float32)
+    with_bias = evaluate_imported(model, "serving_default.y", {"Placeholder": x})
+    without = evaluate_imported(model, "serving_default.y", {"Placeholder": x}, {bias.vespa_name: zero})
+    stored = Checkpoint(models / "softmax_pb" / "variables" / "variables").read("Variable_1")
+    assert np.allclose(with_bias - without, stored[None, :], atol=1e-5)
+
+
+def test_resolve_output_texts():
+    from appkit.importers.model import ImportedModel
+
+    model = ImportedModel("mnist", "mnist/saved", "tensorflow")
+    model.expressions = {"serving_default.y": ir.Number(1.0)}
+    assert resolve_output(model) == ("serving_default.y", None)
+    assert resolve_output(model, "serving_default") == ("serving_default.y", None)
+    assert resolve_output(model, "serving_default", "y")[0] == "serving_default.y"
+    _, d = resolve_output(model, "serving_defaultz", label="mnist_softmax/saved")
+    assert d.message == ("No expressions named 'serving_defaultz' in model 'mnist_softmax/saved'. "
+                         "Available expressions: serving_default.y")
+    _, d = resolve_output(model, "serving_default", "x", label="mnist_softmax/saved")
+    assert d.message == ("No expression 'serving_default.x' in model 'mnist_softmax/saved'. "
+                         "Available expressions: serving_default.y")
+    model.expressions["serving_default.z"] = ir.Number(2.0)
+    _, d = resolve_output(model)
+    assert "Multiple candidate expressions" in d.message and "serving_default.z" in d.message
+
+
+def _graph_model(tmp_path: Path, nodes: list[tuple[str, str, list[str]]]) -> Path:
+    """A SavedModel written with appkit's own protos: x (Placeholder [None, 3]) into `nodes`."""
+    saved = protos.SavedModel()
+    meta = saved.meta_graphs.add()
+    meta.meta_info_def.tags.append("serve")
+    x = meta.graph_def.node.add(name="x", op="Placeholder")
+    x.attr["dtype"].type = 1
+    for name, op, inputs in nodes:
+        meta.graph_def.node.add(name=name, op=op, input=inputs)
+    signature = meta.signature_def["serving_default"]
+    signature.inputs["x"].name = "x:0"
+    signature.inputs["x"].dtype = 1
+    for size in (-1, 3):
+        signature.inputs["x"].tensor_shape.dim.add(size=size)
+    signature.outputs["y"].name = f"{nodes[-1][0]}:0"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "saved_model.pb").write_bytes(saved.SerializeToString())
+    return tmp_path
+
+
+def test_unsupported_ops_are_reported_once_per_op_type_with_every_node(tmp_path):
+    path = _graph_model(tmp_path / "m", [("c1", "Conv2D", ["x"]), ("c2", "Conv2D", ["c1"]),
+                                         ("t", "TopKV2", ["c2"]), ("r", "Reshape", ["x", "x"]),
+                                         ("y", "AddV2", ["t", "r"])])
+    model = import_tensorflow_model(path, "m")
+    assert not model.ok
+    messages = [d.message for d in model.diagnostics]
+    conv = [m for m in messages if "'Conv2D'" in m]
+    assert len(conv) == 1 and "'c1'" in conv[0] and "'c2'" in conv[0]
+    assert any("'TopKV2'" in m for m in messages)
+    # the converter error of the same run, in Vespa's words
+    assert any("Reshape" in m and "'r'" in m and "Shape input must be a constant" in m for m in messages)
+
+
+def test_unreadable_model_is_a_diagnostic_not_an_exception(tmp_path):
+    (tmp_path / "saved_model.pb").write_bytes(b"\x0a\xff\xff garbage")
+    model = import_tensorflow_model(tmp_path, "broken")
+    assert not model.ok and model.diagnostics[0].code == "AK400"
+    assert "Could not import TensorFlow model from directory" in model.diagnostics[0].message
+
+
+@needs_tf
+def test_models_command_lists_inputs_outputs_and_variables(models, tmp_path, capsys):
+    package = tmp_path / "app"
+    (package / "models" / "mnist").mkdir(parents=True)
+    os.symlink(models / "softmax_pb", package / "models" / "mnist" / "saved")
+    assert main(["models", str(package), "--format", "json"]) == 0
+    (summary,) = json.loads(capsys.readouterr().out)["models"]
+    assert summary["name"] == "mnist_saved"
+    assert summary["inputs"] == [{"function": "Placeholder", "framework_name": "Placeholder",
+                                  "type": "tensor<float>(d0[],d1[784])"}]
+    assert summary["outputs"] == [{"expression": "serving_default.y", "type": "tensor<float>(d0[],d1[10])"}]
+    assert {v["framework_name"]: v["vespa_name"] for v in summary["variables"]} == {
+        "Variable": "mnist_saved_Variable", "Variable_1": "mnist_saved_Variable_1"}
+    assert main(["models", str(package)]) == 0
+    assert "Placeholder" in capsys.readouterr().out
+
+
+@needs_tf
+def test_convert_variable_keeps_the_written_dimension_order(models, capsys):
+    directory = str(models / "softmax_pb")
+    weights = Checkpoint(models / "softmax_pb" / "variables" / "variables").read("Variable")
+    assert main(["convert-variable", directory, "Variable", "tensor(d2[784],d1[10])"]) == 0
+    cells = json.loads(capsys.readouterr().out)["cells"]
+    assert len(cells) == 7840
+    # written order (d2, d1) is TF's axis order: cell {d1: j, d2: i} holds weights[i][j]
+    by_address = {(c["address"]["d2"], c["address"]["d1"]): c["value"] for c in cells}
+    assert by_address[("5", "3")] == float(weights[5, 3])
+    assert list(cells[0]["address"]) == ["d1", "d2"]  # addresses in Vespa's sorted order
+    assert main(["convert-variable", directory, "Variable_1", "tensor(d0[10],d1[1])"]) == 0
+    assert json.loads(capsys.readouterr().out)["cells"][0]["address"] == {"d0": "0", "d1": "0"}
+    assert main(["convert-variable", directory, "Variable_1", "tensor<float>(x[10])", "--short"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["values"]) == 10
+    assert main(["convert-variable", directory, "Nope", "tensor(d0[10])"]) == 1
+    assert "Available variables: Variable, Variable_1" in capsys.readouterr().err
+    assert main(["convert-variable", directory, "Variable", "tensor(d0[10],d1[784])"]) == 1
+    assert "does not fit" in capsys.readouterr().err
+
+
+@needs_tf
+def test_verify_command_compares_with_tensorflow(models, tmp_path, capsys):
+    package = tmp_path / "app"
+    (package / "models").mkdir(parents=True)
+    os.symlink(models / "deep", package / "models" / "deep")
+    os.symlink(models / "keras3", package / "models" / "keras3")
+    assert main(["verify", str(package), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and {r["model"] for r in report["results"]} == {"deep", "keras3"}
+    assert all(r["max_rel"] <= 1e-5 for r in report["results"])
