@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +35,7 @@ from typing import Callable, Iterator, Mapping
 from appkit import __version__
 from appkit.bundle.write import (
     AK512,
+    AK515,
     AK516,
     MANIFEST,
     fsync_dir,
@@ -482,7 +484,11 @@ def _bundle_to_entries(bundle: Mapping[str, bytes] | Path | str, metadata: Mappi
             problems = [d for d in verify_bundle(path, ignore=(VERSION_JSON,)) if d.level is Severity.ERROR]
             if problems:
                 raise StoreError(problems)
-        entries = read_bundle(path, ignore=(VERSION_JSON,))
+        try:
+            entries = read_bundle(path, ignore=(VERSION_JSON,))
+        except (OSError, zipfile.BadZipFile) as e:
+            raise StoreError(Diagnostic(AK500, f"cannot read the bundle {path}: {e}",
+                                        hint="give a bundle directory or zip written by appkit")) from None
     else:
         entries = dict(bundle)
     if MANIFEST not in entries:
@@ -493,7 +499,11 @@ def _bundle_to_entries(bundle: Mapping[str, bytes] | Path | str, metadata: Mappi
             raise StoreError(e.diagnostics) from None
     if VERSION_JSON in entries:
         raise StoreError(Diagnostic(AK516, f"bundle entry {VERSION_JSON!r} is reserved for the store"))
-    manifest = json.loads(entries[MANIFEST])
+    try:
+        manifest = json.loads(entries[MANIFEST])
+    except ValueError as e:
+        raise StoreError(Diagnostic(AK515, f"the bundle's manifest.json is not valid JSON: {e}",
+                                    hint="rebuild the bundle")) from None
     files = manifest.get("files", {}) if isinstance(manifest, dict) else {}
     listed = {p: (m or {}).get("sha256") for p, m in files.items()} if isinstance(files, dict) else {}
     actual = {p: sha256_hex(b) for p, b in entries.items() if p != MANIFEST}

@@ -45,6 +45,22 @@ def test_publish_without_activation_and_from_a_bundle_directory(store, tmp_path)
     assert json.loads((store.version_path(2) / MANIFEST).read_text())["source_hash"] == "sha256:given"
 
 
+def test_publish_from_a_bundle_zip(store, tmp_path):
+    zipped = write_bundle(bundle_entries(entries(4), "sha256:z"), tmp_path / "b.zip")
+    assert store.publish(zipped) == 1
+    assert store.info(1).ok and store.info(1).source_hash == "sha256:z" and store.info(2) is None
+    with pytest.raises(StoreError) as info:
+        store.publish(tmp_path / "missing.zip")
+    assert info.value.code == "AK500"
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(StoreError) as info:
+        store.publish(tmp_path / "bad.zip")
+    assert info.value.code == "AK500" and "bad.zip" in str(info.value)
+    with pytest.raises(StoreError) as info:
+        store.publish({"a": b"1", MANIFEST: b"{cut"})
+    assert info.value.code == "AK515"
+
+
 def test_a_tampered_bundle_directory_is_not_published(store, tmp_path):
     bundle = write_bundle(bundle_entries(entries(1)), tmp_path / "b")
     (bundle / "constants/w.npy").write_bytes(b"\xff" * 64)
