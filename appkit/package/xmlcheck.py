@@ -6,7 +6,6 @@ from a table derived from the same .rng files (allowed children, attributes and 
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -419,6 +418,8 @@ def _check_text(doc: XmlDocument, element: Any, rule_: ElementRule, name: str) -
 
 
 def _did_you_mean(word: str, choices: list[str], before: str = "", after: str = "") -> str:
+    import difflib  # only when something is wrong: keeps a clean run's imports small
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
     return f"; did you mean {before}{close[0]}{after}?" if close else ""
 
