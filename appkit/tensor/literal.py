@@ -21,6 +21,7 @@ from appkit.tensor.value import (AK320, AK321, AK324, AK327, Tensor, TensorValue
 _NUMBER = re.compile(r"([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|NaN|Infinity|infinity|inf))([fFdD]?)(?![A-Za-z0-9_])")
 _WORD = re.compile(r"[A-Za-z0-9_@$-][A-Za-z0-9_@$.-]*")
 _PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_@$-]+$")
+_WRITTEN_DIM = re.compile(r"([A-Za-z_@$][A-Za-z0-9_@$]*)\s*[\[{]")
 _TYPE_PREFIX = re.compile(r"\s*tensor\s*(?:<[^>]*>)?\s*\([^)]*\)\s*")
 
 
@@ -29,6 +30,7 @@ class _Parser:
 
     def __init__(self, text: str):
         self.text, self.pos = text, 0
+        self.order: list[str] | None = None  # dimension names in the order the literal's type wrote them
 
     def fail(self, message: str, hint: str | None = None, code: str = AK320, at: int | None = None) -> None:
         raise TensorValueError(code, message, hint, self.text, self.pos if at is None else at)
@@ -174,7 +176,24 @@ def _leading_type(p: _Parser) -> TensorType | None:
         p.fail(str(e), None, AK320, 0)
         raise AssertionError from e
     p.pos = m.end() + 1
+    p.order = _WRITTEN_DIM.findall(m.group(0)[m.group(0).index("(") + 1:])
     return t
+
+
+def _written(p: _Parser, type_: TensorType, mapped: bool) -> tuple[Dimension, ...]:
+    """The mapped or indexed dimensions in the order the literal's type wrote them: Vespa reads
+    nested dense lists and nested mapped labels in that order, not the canonical one."""
+    dims = type_.mapped_dimensions if mapped else type_.indexed_dimensions
+    if not p.order:
+        return dims
+    rank = {n: i for i, n in enumerate(p.order)}
+    return tuple(sorted(dims, key=lambda d: rank.get(d.name, len(rank))))
+
+
+def _to_canonical(block: np.ndarray, written: tuple[Dimension, ...], type_: TensorType) -> np.ndarray:
+    names = [d.name for d in written]
+    axes = [names.index(d.name) for d in type_.indexed_dimensions]
+    return block if axes == sorted(axes) else np.transpose(block, axes)
 
 
 def _parse_dense(p: _Parser, type_: TensorType | None) -> Tensor:
@@ -186,7 +205,9 @@ def _parse_dense(p: _Parser, type_: TensorType | None) -> Tensor:
     if type_.mapped_dimensions:
         p.fail(f"{type_} has mapped dimensions; a plain list of values only fits an indexed type",
                "write the cells as {label:[...], ...}", AK327, start)
-    return Tensor.from_numpy(type_, _shape_values(p, type_, values, shape, start, type_.indexed_dimensions))
+    written = _written(p, type_, mapped=False)
+    block = _shape_values(p, type_, values, shape, start, written)
+    return Tensor.from_numpy(type_, _to_canonical(block, written, type_))
 
 
 def _shape_values(p: _Parser, type_: TensorType, values: list[float], shape: list[int], start: int,
@@ -221,12 +242,12 @@ def _parse_braces(p: _Parser, type_: TensorType | None) -> Tensor:
     if not type_.mapped_dimensions:
         p.fail(f"{type_} has no mapped dimension for the label", "write dense values as [...]", AK327, start)
     entries: list[tuple[tuple[str, ...], Any, int]] = []
-    _parse_mapped_level(p, type_, (), entries, closing_consumed=True)
+    _parse_mapped_level(p, type_, (), entries)
     return _assemble_short(p, type_, entries)
 
 
 def _parse_mapped_level(p: _Parser, type_: TensorType, prefix: tuple[str, ...],
-                        entries: list[tuple[tuple[str, ...], Any, int]], closing_consumed: bool = False) -> None:
+                        entries: list[tuple[tuple[str, ...], Any, int]]) -> None:
     """`label: value, ...}` for the next mapped dimension; a value is a number, a dense list, or
     (for the next mapped dimension) a nested `{...}`. The opening brace is already read."""
     n_mapped = len(type_.mapped_dimensions)
@@ -259,7 +280,9 @@ def _parse_mapped_level(p: _Parser, type_: TensorType, prefix: tuple[str, ...],
 
 
 def _assemble_short(p: _Parser, type_: TensorType, entries: list[tuple[tuple[str, ...], Any, int]]) -> Tensor:
-    indexed = type_.indexed_dimensions
+    indexed = _written(p, type_, mapped=False)
+    mapped_names = [d.name for d in _written(p, type_, mapped=True)]
+    label_order = [mapped_names.index(d.name) for d in type_.mapped_dimensions]
     blocks: list[np.ndarray] = []
     keys = []
     seen: set[tuple[str, ...]] = set()
@@ -267,10 +290,10 @@ def _assemble_short(p: _Parser, type_: TensorType, entries: list[tuple[tuple[str
         if key in seen:
             p.fail(f"the address {key} is given twice", None, AK320, at)
         seen.add(key)
-        keys.append(key)
+        keys.append(tuple(key[i] for i in label_order))
         if isinstance(value, tuple):
             values, shape, start = value
-            blocks.append(_shape_values(p, type_, values, shape, start, indexed))
+            blocks.append(_to_canonical(_shape_values(p, type_, values, shape, start, indexed), indexed, type_))
         elif indexed and any(d.size != 1 for d in indexed):
             p.fail(f"'{key[-1]}' needs a list of {type_.dense_shape} values for the indexed dimensions",
                    "write e.g. a:[1,2]", AK324, at)

@@ -120,3 +120,15 @@ def test_round_trip(t: Tensor):
         text = format_tensor(t, short=short)
         assert parse_tensor_literal(text) == t, text
         assert parse_tensor_literal(format_tensor(t, short=short, with_type=False), t.type) == t
+
+
+def test_dense_values_follow_the_written_dimension_order():
+    # Vespa's Java parser nests dense values (and mapped labels) in the order the type is written
+    t = parse_tensor_literal("tensor(y[2],x[3]):[[1,2,3],[4,5,6]]")
+    assert t.type == T("tensor(x[3],y[2])")
+    assert t.get({"y": 0, "x": 2}) == 3 and t.get({"y": 1, "x": 0}) == 4
+    m = parse_tensor_literal("tensor(k{},y[2],x[1]):{a:[[1],[2]]}")
+    assert m.get({"k": "a", "y": 1, "x": 0}) == 2
+    s = parse_tensor_literal("tensor(y{},x{}):{a:{b:1}}")
+    assert s.get({"y": "a", "x": "b"}) == 1
+    assert parse_tensor_literal(format_tensor(t)) == t  # printing is canonical, and reads back
