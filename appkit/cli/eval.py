@@ -106,17 +106,19 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
     sources = {EXPRESSION_PATH: SourceFile(EXPRESSION_PATH, text)}
     diagnostics: list[Diagnostic] = []
     values = {}
+    unreadable = False
     for i, arg in enumerate(value_args):
         name, eq, value = arg.partition("=")
         if not eq or not name.strip():
             diagnostics.append(Diagnostic(AK370, f"'{arg}' is not NAME=VALUE", Span(f"<argument {i + 1}>", 1, 1),
-                                          f"write e.g. 'query(q)=tensor(x[2]):[1,2]' or a={arg or '1'}"))
+                                          f"write {arg or 'NAME'}=VALUE, e.g. 'query(q)=tensor(x[2]):[1,2]'"))
             continue
         try:
             tensor, where, source_text = parse_value(name.strip(), value, i)
             values[name.strip()] = tensor
         except AppkitError as e:
             diagnostics.extend(e.diagnostics)
+            unreadable |= any(d.code == "AK001" for d in e.diagnostics)
             if value.startswith("@"):
                 path = value[1:]
                 try:
@@ -132,7 +134,7 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
         return 1
     if diagnostics:
         _report(diagnostics, sources, err)
-        return 1
+        return 2 if unreadable else 1
     _, type_errors = check_types(expr, TypeContext(features={k: v.type for k, v in values.items()}),
                                  path=EXPRESSION_PATH)
     if type_errors:

@@ -90,7 +90,8 @@ class _Evaluator:
 
     def eval(self, node: ir.Expr, scope: Scope, where: Span | None) -> Tensor:
         try:
-            return self.value(node, scope)
+            with np.errstate(all="ignore"):  # NaN and inf are values in Vespa, not warnings
+                return self.value(node, scope)
         except _Error as e:
             span = e.node.span if e.node is not None and e.node.span is not None else where
             raise ExpressionEvaluationError(Diagnostic(e.code, e.message, span, e.hint)) from None
@@ -173,19 +174,10 @@ class _Evaluator:
         return ops.map(self.value(node.arg, scope), fn.negate)
 
     def _Not(self, node: ir.Not, scope: Scope) -> Tensor:
-        return ops.map(self.value(node.arg, scope), fn.logical_not)
+        return ops.map(self.value(node.arg, scope), _in_double(fn.logical_not))
 
     def _BinaryOp(self, node: ir.BinaryOp, scope: Scope) -> Tensor:
-        if node.op in ("&&", "||"):
-            left = self.value(node.left, scope)
-            if left.type.is_scalar:  # Vespa short-circuits scalar logic
-                a = float(left.cells_array[0])
-                if node.op == "&&" and a == 0:
-                    return Tensor.scalar(0.0)
-                if node.op == "||" and a != 0 and not np.isnan(a):
-                    return Tensor.scalar(1.0)
-            return ops.join(left, self.value(node.right, scope), fn.OPERATORS[node.op])
-        return ops.join(self.value(node.left, scope), self.value(node.right, scope), fn.OPERATORS[node.op])
+        return ops.join(self.value(node.left, scope), self.value(node.right, scope), _in_double(fn.OPERATORS[node.op]))
 
     def _In(self, node: ir.In, scope: Scope) -> Tensor:
         items = np.array([self.number(i, scope, "an item of 'in [...]'") for i in node.items])
@@ -209,6 +201,7 @@ class _Evaluator:
         params = lam.params
 
         def run(*arrays: np.ndarray) -> Any:
+            arrays = tuple(np.asarray(a, dtype=np.float64) for a in arrays)  # Vespa's cell math is double
             env = dict(zip(params, arrays))
             shape = np.broadcast_shapes(*(np.shape(a) for a in arrays)) if arrays else ()
             try:
@@ -398,8 +391,15 @@ class _Evaluator:
         if len(node.args) != arity:
             raise _Error(AK361, f"{node.name} takes {arity} argument(s), but got {len(node.args)}", node)
         if arity == 1:
-            return ops.map(self.value(node.args[0], scope), fn.UNARY[node.name])
-        return ops.join(self.value(node.args[0], scope), self.value(node.args[1], scope), fn.BINARY[node.name])
+            return ops.map(self.value(node.args[0], scope), _in_double(fn.UNARY[node.name]))
+        return ops.join(self.value(node.args[0], scope), self.value(node.args[1], scope),
+                        _in_double(fn.BINARY[node.name]))
+
+
+def _in_double(f: Callable[..., Any]) -> Callable[..., Any]:
+    """f computed in double precision, as Vespa computes every cell (the result is then stored in the
+    result's cell type), so float tensors round exactly as Vespa's do."""
+    return lambda *arrays: f(*(np.asarray(a, dtype=np.float64) for a in arrays))
 
 
 def _uses(node: ir.Node, env: Mapping[str, Any]) -> bool:

@@ -265,9 +265,9 @@ class _Checker:
             return None
 
     def _In(self, node: ir.In, scope: Scope, where: Span | None) -> TensorType | None:
-        ok = self.scalar(node.arg, scope, where, "the value tested by 'in'")
+        t = self.infer(node.arg, scope, where)  # a tensor is tested cell by cell
         items = [self.scalar(i, scope, where, "each item of 'in [...]'") for i in node.items]
-        return _SCALAR if ok and all(items) else None
+        return t.map() if t is not None and all(items) else None
 
     def _If(self, node: ir.If, scope: Scope, where: Span | None) -> TensorType | None:
         ok = self.scalar(node.condition, scope, where, "the condition of if")
