@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from onnx import numpy_helper
+from onnx import defs, numpy_helper
 
 from appkit.diagnostics import Diagnostic, rule
 from appkit.importers.lower import ConversionError
@@ -20,6 +20,7 @@ from appkit.importers.model import ImportedModel
 from appkit.importers.naming import name_part
 from appkit.importers.onnx import ops  # noqa: F401  (registers the converters)
 from appkit.importers.onnx.context import ONNX, NodeContext
+from appkit.importers.onnx.expand import function_body
 from appkit.importers.onnx.load import LoadedModel, load_onnx
 from appkit.importers.onnx.types import TensorInfo, UnsupportedType, cell_type, numpy_dtype, tensor_info
 from appkit.source import Span
@@ -98,25 +99,58 @@ def _convert_graph(builder: ImportBuilder, loaded: LoadedModel, display: str) ->
     builder.count_uses(n for node in graph.node for n in node.input)
     builder.count_uses(o.name for o in graph.output)
     for node in graph.node:
-        _convert_node(builder, loaded, node)
+        _convert_node(builder, loaded, node, loaded.opset)
     for out in graph.output:
         if builder.has(out.name):
             builder.add_output(SIGNATURE, name_part(out.name), builder.get(out.name))
 
 
-def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node) -> None:
+def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node, opset: int, depth: int = 0) -> None:
     node_name = node.name or (node.output[0] if node.output else node.op_type)
     domain = node.domain if node.domain not in ("", "ai.onnx") else ""
     op_label = f"{domain}.{node.op_type}" if domain else node.op_type
-    registration = None if domain else ONNX.lookup(node.op_type, loaded.opset)
+    registration = None if domain else ONNX.lookup(node.op_type, opset)
     if registration is None:
+        if not domain and depth < 4 and _expand(builder, loaded, node, opset, depth):
+            return
         builder.unsupported(op_label, node_name)
         return
     if any(n and not builder.has(n) for n in node.input):
         return  # an input's producer failed: that failure is already reported
     inputs = [builder.get(n) if n else None for n in node.input]
-    ctx = NodeContext(node, loaded.opset, inputs, loaded.value_types)
+    ctx = NodeContext(node, opset, inputs, loaded.value_types)
     builder.run(node_name, node.op_type, list(node.output), lambda: registration.converter(ctx, *inputs))
+
+
+def _expand(builder: ImportBuilder, loaded: LoadedModel, node, opset: int, depth: int) -> bool:
+    """Convert an op through its ONNX function body when every op of the body can be converted."""
+    if any(n and not builder.has(n) for n in node.input):
+        return False
+    body = function_body(node, opset, [loaded.value_types.get(n) for n in node.input],
+                         [builder.values.get(n) if n else None for n in node.input])
+    if body is None:
+        return False
+    nodes, body_opset = body
+    if not all(_convertible(n, body_opset, depth + 1) for n in nodes):
+        return False
+    builder.count_uses(n for inner in nodes for n in inner.input)
+    for inner in nodes:
+        _convert_node(builder, loaded, inner, body_opset, depth + 1)
+    return True
+
+
+def _convertible(node, opset: int, depth: int) -> bool:
+    if node.domain not in ("", "ai.onnx"):
+        return False
+    if ONNX.lookup(node.op_type, opset) is not None:
+        return True
+    if depth >= 4:
+        return False
+    try:
+        schema = defs.get_schema(node.op_type, opset, "")
+    except Exception:
+        return False
+    return bool(schema.has_function or schema.has_context_dependent_function)
 
 
 # --- model facts for the onnx-model form -----------------------------------------------------------

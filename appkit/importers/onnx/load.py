@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
+import onnx.inliner
 from onnx import external_data_helper
 
 from appkit.diagnostics import Diagnostic, rule
@@ -44,6 +45,11 @@ def load_onnx(path: Path, package_root: Path | None, display: str) -> tuple[Load
     except (OSError, ValueError) as e:
         return None, [Diagnostic(AK442, f"Could not read the external data of ONNX model '{display}': {e}", span,
                                  hint="copy the external data files beside the model")]
+    if proto.functions:  # model-local functions (e.g. exporters' custom domains) become plain nodes
+        try:
+            proto = onnx.inliner.inline_local_functions(proto)
+        except Exception:  # leave them: their ops are then reported as unsupported
+            pass
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
     except Exception:  # shape inference is a help, not a requirement
