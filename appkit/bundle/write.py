@@ -48,6 +48,9 @@ AK516 = rule("AK516", "bundle entry uses a reserved name",
              example="an entry called manifest.json passed to the bundle writer",
              fix="let the writer create manifest.json; give it the other entries only")
 
+AK517 = rule("AK517", "bundle cannot be written", example="`appkit deploy --bundle-only -o /read-only/dir`",
+             fix="choose an output path in a writable directory with free space")
+
 Entries = Mapping[str, bytes]
 
 
@@ -215,12 +218,20 @@ def write_tree(entries: Entries, dest: Path, fsync: bool = False,
 
 
 def write_bundle(entries: Entries, dest: Path | str) -> Path:
+    """Write a bundle as a directory or, for '*.zip', a zip: atomically (see _write_bundle)."""
+    try:
+        return _write_bundle(entries, Path(dest))
+    except OSError as e:
+        raise AppkitError(Diagnostic(AK517, f"cannot write the bundle {dest}: {e.strerror or e}",
+                                     hint="choose an output path in a writable directory with free space")) from None
+
+
+def _write_bundle(entries: Entries, dest: Path) -> Path:
     """Write a bundle (entries that include manifest.json) as a directory or, for '*.zip', a zip.
 
     The write is atomic: into a temporary sibling, then renamed into place. An existing
     destination is replaced only when it is itself a bundle (a zip, or a directory with a manifest).
     """
-    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.suffix == ".zip":
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)

@@ -307,34 +307,45 @@ class VersionStore:
                                         hint="use --keep 1 or more"))
         with self._locked("publishing"):
             _checkpoint("locked")
-            self._remove_leftovers()
-            _checkpoint("cleaned")
-            numbers = self._numbered()
-            version = (max(numbers) if numbers else 0) + 1
-            entries[VERSION_JSON] = canonical_json(_version_json(version, entries, metadata or {}))
-            tmp = self.root / f"{PUBLISH_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-            tmp.mkdir()
-            _checkpoint("made temporary directory")
-            total, done = sum(len(b) for b in entries.values()), 0
-
-            def wrote(rel: str) -> None:
-                nonlocal done
-                done += len(entries[rel])
-                if progress is not None:
-                    progress(rel, done, total)
-                _checkpoint(f"wrote {rel}")
-
-            write_tree(entries, tmp, fsync=True, on_file=wrote)
-            _checkpoint("synced temporary directory")
-            os.rename(tmp, self.version_path(version))
-            _checkpoint("renamed into place")
-            fsync_dir(self.root)
-            _checkpoint("synced store directory")
-            if activate:
-                self._write_active(version)
-            if keep is not None:
-                self._prune(keep)
+            tmp: Path | None = None
+            try:
+                self._remove_leftovers()
+                _checkpoint("cleaned")
+                numbers = self._numbered()
+                version = (max(numbers) if numbers else 0) + 1
+                entries[VERSION_JSON] = canonical_json(_version_json(version, entries, metadata or {}))
+                tmp = self.root / f"{PUBLISH_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+                self._write_version(entries, tmp, version, progress)
+                tmp = None
+                if activate:
+                    self._write_active(version)
+                if keep is not None:
+                    self._prune(keep)
+            except OSError as e:  # disk full, permissions: the active version is untouched
+                if tmp is not None:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                raise self._unusable(f"cannot write a new version in {self.root}: {e.strerror or e}") from None
         return version
+
+    def _write_version(self, entries: dict[str, bytes], tmp: Path, version: int, progress: Progress | None) -> None:
+        """Write every file into `tmp`, fsync them and their directories, then rename it to `version`."""
+        tmp.mkdir()
+        _checkpoint("made temporary directory")
+        total, done = sum(len(b) for b in entries.values()), 0
+
+        def wrote(rel: str) -> None:
+            nonlocal done
+            done += len(entries[rel])
+            if progress is not None:
+                progress(rel, done, total)
+            _checkpoint(f"wrote {rel}")
+
+        write_tree(entries, tmp, fsync=True, on_file=wrote)
+        _checkpoint("synced temporary directory")
+        os.rename(tmp, self.version_path(version))
+        _checkpoint("renamed into place")
+        fsync_dir(self.root)
+        _checkpoint("synced store directory")
 
     def activate(self, version: int) -> VersionInfo:
         """Make `version` the active one; refuses a missing, corrupt or incomplete version."""

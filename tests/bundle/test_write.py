@@ -180,3 +180,10 @@ def test_separate_processes_with_different_hash_seeds_write_identical_bytes(tmp_
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout)
     assert len(digests) == 1
+
+
+def test_an_unwritable_destination_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AppkitError) as info:
+        write_bundle(bundle_entries({"a": b"1"}), tmp_path / "file" / "out")
+    assert info.value.diagnostics[0].code == "AK517" and "out" in info.value.diagnostics[0].message

@@ -205,3 +205,17 @@ def test_manifest_entries_are_checked_against_their_files(store):
     assert info.value.code == "AK512"
     assert store.publish(good) == 1
     assert Path(store.version_path(1) / MANIFEST).read_bytes() == good[MANIFEST]
+
+
+def test_a_failed_write_leaves_the_active_version_and_no_temporary(store, monkeypatch):
+    store.publish(entries(1))
+    import appkit.deploy.store as store_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module, "write_tree", disk_full)
+    with pytest.raises(StoreError) as info:
+        store.publish(entries(2))
+    assert info.value.code == "AK500" and "No space left on device" in str(info.value)
+    assert store.active() == 1 and store.leftovers() == [] and [v.version for v in store.list_versions()] == [1]
