@@ -8,6 +8,8 @@ All numbers are big-endian.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from appkit.tensor.type import CellType, Dimension, TensorType
@@ -95,7 +97,7 @@ def decode_tensor(data: bytes | bytearray | memoryview | str) -> Tensor:
             indexed.append((name, r.int1_4(f"the size of '{name}'")))
     type_ = _decoded_type(mapped, indexed, cell_type)
     shape = tuple(size for _, size in indexed)
-    block = int(np.prod(shape, dtype=np.int64))
+    block = math.prod(shape)  # exact: corrupt sizes must not wrap around
     wire = _WIRE_DTYPE[cell_type]
     n_blocks = r.int1_4("the subspace count") if (mapped or not dense) else 1
     if not mapped:
