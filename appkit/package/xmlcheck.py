@@ -344,14 +344,30 @@ def _rule_for(table: _GrammarTable, element: Any) -> ElementRule | None:
 
 def explain_element(doc: XmlDocument, element: Any, table: _GrammarTable) -> Iterable[Diagnostic]:
     """Everything wrong with one element's own attributes, text and children, per the table."""
-    rule_ = _rule_for(table, element)
-    if rule_ is None or not isinstance(element.tag, str):
+    if not isinstance(element.tag, str):
         return []
     name = local_name(element.tag)
+    namespace = etree.QName(element.tag).namespace
+    parent = element.getparent()
+    if namespace and (parent is None or etree.QName(parent.tag).namespace != namespace):
+        return [Diagnostic(AK116, f"<{name}> is in the XML namespace '{namespace}', but Vespa's elements have "
+                           "no namespace", doc.span(element),
+                           hint=f"remove xmlns=\"{namespace}\" (deploy: and preprocess: prefixes are fine)")]
+    rule_ = _rule_for(table, element)
+    if rule_ is None:
+        return []
     found = list(_check_attributes(doc, element, rule_, name))
+    if name == "nodes" and element.get("count") is not None and _children_named(element, "node"):
+        found.append(Diagnostic(AK116, "<nodes> has both count= and <node> children", doc.span(element),
+                                hint="use count= (Vespa provisions the nodes) or list <node hostalias=...> "
+                                "elements, not both"))
     found.extend(_check_children(doc, element, rule_, name, table))
     found.extend(_check_text(doc, element, rule_, name))
     return found
+
+
+def _children_named(element: Any, name: str) -> list[Any]:
+    return [c for c in element if isinstance(c.tag, str) and local_name(c.tag) == name]
 
 
 def _check_attributes(doc: XmlDocument, element: Any, rule_: ElementRule, name: str) -> Iterable[Diagnostic]:
@@ -433,11 +449,18 @@ _LIBXML_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+def _resolves_to(tree: Any, path: str | None, element: Any) -> bool:
+    try:
+        return bool(path) and tree.xpath(path) == [element]
+    except etree.XPathError:
+        return False
+
+
 def _fallback(doc: XmlDocument, tree: Any, entries: list[Any], label: str) -> Diagnostic:
     """No rule of the table explains the failure (e.g. count= and <node> mixed): report the deepest error."""
     elements = _failing_elements(tree, entries)
     deepest = max(elements, key=lambda e: sum(1 for _ in e.iterancestors()))
-    entry = next((e for e in entries if getattr(e, "path", None) and tree.xpath(e.path) == [deepest]), None)
+    entry = next((e for e in entries if _resolves_to(tree, getattr(e, "path", None), deepest)), None)
     raw = entry.message if entry is not None else (entries[0].message if entries else "invalid")
     message = raw
     for pattern, replacement in _LIBXML_REWRITES:
@@ -446,5 +469,4 @@ def _fallback(doc: XmlDocument, tree: Any, entries: list[Any], label: str) -> Di
             break
     name = local_name(deepest.tag)
     return Diagnostic(AK116, f"<{name}> does not match Vespa's {label} structure: {message}",
-                      doc.span(deepest), hint=f"check <{name}> against the Vespa reference for this element; "
-                      "for content/container <nodes>, use either count= or <node> children, not both")
+                      doc.span(deepest), hint=f"compare <{name}> with the Vespa {label} reference")

@@ -167,12 +167,26 @@ def test_wrong_root_element(tmp_path):
     assert "did you mean <services>?" in diags[0].hint
 
 
-def test_count_and_node_children_together_fall_back_to_a_located_message(tmp_path):
+def test_count_and_node_children_together(tmp_path):
     services, diags = _parse(tmp_path, BASE.replace('<nodes count="2"/>',
                                                     '<nodes count="2"><node hostalias="a" distribution-key="0"/>'
                                                     '</nodes>'))
     assert [(d.code, d.span.line) for d in _errors(diags)] == [("AK116", 10)]
-    assert "<nodes>" in diags[0].message and "count=" in diags[0].hint
+    assert "both count= and <node> children" in diags[0].message and "not both" in diags[0].hint
+
+
+def test_foreign_namespace(tmp_path):
+    _, diags = _parse(tmp_path, '<services version="1.0" xmlns="urn:other">\n  <container version="1.0"/>\n'
+                                '</services>')
+    assert [(d.code, d.span.line) for d in diags] == [("AK116", 1)]
+    assert "namespace 'urn:other'" in diags[0].message and 'remove xmlns="urn:other"' in diags[0].hint
+
+
+def test_fallback_when_no_rule_explains(tmp_path):
+    """A choice the table does not model (container <nodes> with neither count=, type=, of= nor <node>)."""
+    _, diags = _parse(tmp_path, BASE.replace('<search/>', '<search/><nodes jvm-options="-Xmx1g"/>'))
+    assert [(d.code, d.span.line) for d in diags] == [("AK116", 3)]
+    assert "<nodes>" in diags[0].message
 
 
 def test_every_problem_reported_in_one_run(tmp_path):
