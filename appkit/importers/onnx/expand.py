@@ -99,3 +99,41 @@ def _instantiate(proto: onnx.FunctionProto, node: onnx.NodeProto, schema) -> lis
         n.attribute.extend(kept)
         out.append(n)
     return out
+
+
+def _body_op_types(schema) -> list[str] | None:
+    """The op types of an op's newest function body (a context-dependent one built for float inputs)."""
+    try:
+        if schema.has_function:
+            proto = _parse(schema.get_function_with_opset_version(max(schema.function_opset_versions)))
+        else:
+            node = helper.make_node(schema.name, [f"i{k}" for k in range(schema.min_input)],
+                                    [f"o{k}" for k in range(max(1, schema.min_output))])
+            types = [helper.make_tensor_type_proto(onnx.TensorProto.FLOAT, [2, 3, 4, 5]).SerializeToString()
+                     for _ in range(schema.min_input)]
+            proto = _parse(schema.get_context_dependent_function_with_opset_version(
+                max(schema.context_dependent_function_opset_versions), node.SerializeToString(), types))
+    except Exception:  # a body that needs attributes or graphs we cannot make up
+        return None
+    return None if proto is None else [n.op_type for n in proto.node]
+
+
+def expandable_ops(registry) -> list[str]:
+    """Default-domain ops without a converter whose function body converts (recursively)."""
+    schemas = {s.name: s for s in defs.get_all_schemas()
+               if s.domain in ("", "ai.onnx") and not s.deprecated and s.name not in registry and
+               (s.has_function or s.has_context_dependent_function)}
+    memo: dict[str, bool] = {}
+
+    def converts(op: str, depth: int) -> bool:
+        if op in registry:
+            return True
+        if op not in schemas or depth > 4:
+            return False
+        if op not in memo:
+            memo[op] = False  # breaks cycles
+            body = _body_op_types(schemas[op])
+            memo[op] = body is not None and all(converts(o, depth + 1) for o in body)
+        return memo[op]
+
+    return sorted(op for op in schemas if converts(op, 0))
