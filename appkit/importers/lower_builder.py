@@ -286,12 +286,13 @@ def _tensor(value: np.ndarray, dims: Sequence[str], cell: CellType) -> Any:
     real = [i for i, d in enumerate(dims) if d != UNIT]
     arr = np.asarray(value).reshape([value.shape[i] for i in real]) if len(real) != value.ndim else np.asarray(value)
     order = sorted(range(len(real)), key=lambda k: dims[real[k]])
-    arr = np.transpose(arr, order).astype(cell.numpy_dtype if arr.dtype != bool else np.float32)
+    # no copies: a 10M-weight model must import in a fraction of TensorFlow's memory (benchmarks/import_tf.py)
+    arr = np.transpose(arr, order).astype(cell.numpy_dtype if arr.dtype != bool else np.float32, copy=False)
     try:
         from appkit.tensor.value import Tensor
     except ImportError:  # the value class is not there yet: keep the dense array in type order
         return arr
-    return Tensor.from_numpy(type_, arr)
+    return Tensor.from_numpy(type_, arr, copy=False)
 
 
 __all__ = ["ImportBuilder", "AK440", "AK441", "Severity"]
