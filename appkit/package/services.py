@@ -30,7 +30,7 @@ AK131 = rule("AK131", "validation override has expired", Severity.WARNING,
 AK132 = rule("AK132", "validation override more than 30 days ahead", Severity.WARNING,
              example="<allow until='2099-01-01'>field-type-change</allow>",
              fix="Vespa refuses overrides more than 30 days ahead: use a nearer date")
-AK133 = rule("AK133", "validation override names no validation", 
+AK133 = rule("AK133", "validation override names no validation",
              example="<allow until='2026-02-01'/>",
              fix="put the validation id inside, e.g. <allow until='2026-02-01'>field-type-change</allow>")
 

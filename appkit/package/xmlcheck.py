@@ -442,6 +442,9 @@ def _did_you_mean(word: str, choices: list[str], before: str = "", after: str = 
 
 _LIBXML_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"Expecting element (\S+), got (\S+)"), r"<\2> is not what Vespa expects here"),
+    (re.compile(r"Expecting an element (\S+), got nothing"),
+     r"it needs <\1> children or one of the settings Vespa accepts instead (such as count=)"),
+    (re.compile(r"Expecting no namespace for element (\S+)"), r"<\1> must not be in an XML namespace"),
     (re.compile(r"Element (\S+) failed to validate content"), r"the content of <\1> does not match Vespa's structure"),
     (re.compile(r"Element (\S+) failed to validate attributes"), r"the attributes of <\1> do not match"),
     (re.compile(r"Invalid sequence in interleave"), "elements are combined in a way Vespa does not accept"),
