@@ -39,6 +39,8 @@ _SELECTORS = ("instance", "environment", "region", "cloud", "tags")
 # Environments that span several regions: a region variant only applies in these (Vespa's Environment).
 MULTI_REGION = frozenset({"prod", "dev", "perf"})
 _PROPERTY = re.compile(r"\$\{([^}]+)\}")
+# Each zone is a full copy and validation of the file; real files name a few dozen at most.
+MAX_ZONES = 64
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def zones_of(root: Any) -> list[Zone]:
                     tags=frozenset(sorted(inherited.get("tags", frozenset()))[:1]))
         if zone not in zones:
             zones.append(zone)
+            if len(zones) == MAX_ZONES:
+                break
     return zones
 
 
