@@ -238,8 +238,7 @@ def _container(doc: XmlDocument, element: Any) -> ContainerCluster:
 
 def _duplicates(services: Services) -> Iterable[Diagnostic]:
     seen: dict[str, Span] = {}
-    explicit = [c for c in (*services.containers, *services.content_clusters)]
-    for cluster in explicit:
+    for cluster in (*services.containers, *services.content_clusters):
         first = seen.get(cluster.id)
         if first is not None:
             yield Diagnostic(AK119, f"cluster id '{cluster.id}' is already used by the cluster on line {first.line}",
