@@ -9,6 +9,7 @@ Never raises: an ImportedModel always comes back, `.ok` says whether it can be u
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ LOG = logging.getLogger("appkit.import")
 AK400 = rule("AK400", "TensorFlow model cannot be read",
              example="models/m/saved_model.pb is truncated or is not a SavedModel",
              fix="export the model again with tf.saved_model.save (or SavedModelBuilder)")
+AK401 = rule("AK401", "TensorFlow import failed unexpectedly",
+             example="a graph form appkit does not expect trips a bug in the importer",
+             fix="report the model that triggers it (APPKIT_DEBUG=1 shows the traceback); meanwhile convert "
+             "it to ONNX and use onnx-model")
 AK403 = rule("AK403", "TensorFlow variable missing from the checkpoint",
              example="a VariableV2 node with no entry in variables/variables.index",
              fix="save the model after the variables are initialised (variables/ must hold them)")
@@ -88,6 +93,7 @@ class _Conversion:
         self.graph = graph
         self.status: dict[str, _Status] = {}
         self.live: dict[str, bool | None] = {}
+        self.variables_read: list[str] = []
 
     def bind_input(self, tensor: Tensor, dtype: int, shape: tuple[int | None, ...]) -> None:
         operand = self.builder.add_input(tensor[0], shape, cell_type_of_dtype(dtype))
@@ -185,6 +191,7 @@ class _Conversion:
             self.builder.error(node.name, node.op, str(e))
             return FAILED
         self.builder.ctx.node = vespa_name(node.name)
+        self.variables_read.append(node.name)
         operand = self.builder.add_variable(node.name, value)
         self.builder.values[_name((node.name, 0))] = operand
         return OK
@@ -230,8 +237,15 @@ def import_tensorflow_model(model_dir: Path, name: str) -> ImportedModel:
     builder.source_path = str(saved.graph_file)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20_000))  # conversion recurses along the graph's depth
+    variables_read: list[str] = []
     try:
-        _convert_signatures(builder, saved, graph)
+        variables_read = _convert_signatures(builder, saved, graph).variables_read
+    except Exception as e:  # never raise: the package's other checks must still run
+        if os.environ.get("APPKIT_DEBUG"):
+            raise
+        model.diagnostics.append(_diagnostic(AK401, f"Could not import TensorFlow model from directory "
+                                             f"'{model_dir}': {type(e).__name__}: {e}", saved.graph_file,
+                                             "this is a bug in appkit; rerun with APPKIT_DEBUG=1 and report it"))
     finally:
         sys.setrecursionlimit(limit)
     for problem in graph.problems:
@@ -239,10 +253,15 @@ def import_tensorflow_model(model_dir: Path, name: str) -> ImportedModel:
     builder.finish()
     for variable in model.variables:
         LOG.info(variable.log_line())
+    kept = {v.framework_name for v in model.variables}
+    for name in variables_read:
+        if name not in kept:  # e.g. batch-norm statistics, combined with others into one constant
+            LOG.info("TensorFlow variable %s is folded into other constants at import, so no function can "
+                     "override it alone", name)
     return model
 
 
-def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Graph) -> None:
+def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Graph) -> _Conversion:
     conversion = _Conversion(builder, saved, graph)
     specs_in = [s for sig in saved.signatures.values() for s in sig.inputs.values()]
     specs_out = [s for sig in saved.signatures.values() for s in sig.outputs.values()]
@@ -262,6 +281,8 @@ def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Gr
             if problem:
                 builder.model.diagnostics.append(_diagnostic(
                     AK404, f"signature '{signature.key}' input '{key}' {problem}", saved.graph_file))
+            elif graph.nodes[tensor[0]].op == "PlaceholderWithDefault":
+                continue  # taken as its constant default, as Vespa does: `training` flags fold away
             elif tensor[0] not in conversion.status:
                 conversion.bind_input(tensor, spec.dtype, spec.shape)  # type: ignore[arg-type]
     for signature in saved.signatures.values():
@@ -274,6 +295,7 @@ def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Gr
                     AK404, f"signature '{signature.key}' output '{key}' is never computed: it lies in a "
                     "branch that a constant predicate switches off", saved.graph_file))
         builder.model.signatures.setdefault(signature.key, tuple(signature.outputs))
+    return conversion
 
 
 def _tensor(text: str) -> Tensor:

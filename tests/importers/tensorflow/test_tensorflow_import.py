@@ -254,3 +254,20 @@ def test_verify_command_compares_with_tensorflow(models, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and {r["model"] for r in report["results"]} == {"deep", "keras3"}
     assert all(r["max_rel"] <= 1e-5 for r in report["results"])
+
+
+@needs_tf
+def test_discovery_names_models_by_path_and_reports_collisions(models, tmp_path):
+    from appkit.importers.discovery import discover_models
+
+    package = tmp_path / "app"
+    (package / "models" / "mnist_softmax").mkdir(parents=True)
+    (package / "models" / "a").mkdir(parents=True)
+    os.symlink(models / "softmax_pbtxt", package / "models" / "mnist_softmax" / "saved")
+    os.symlink(models / "frozen", package / "models" / "a_b")
+    os.symlink(models / "deep", package / "models" / "a" / "b")
+    sources, diagnostics = discover_models(package)
+    assert {(s.name, s.format) for s in sources} >= {("mnist_softmax_saved", "tensorflow"), ("a_b", "tensorflow")}
+    (collision,) = diagnostics
+    assert "models/a/b" in collision.message and "models/a_b" in collision.message
+    assert "both resolve to the model name 'a_b'" in collision.message
