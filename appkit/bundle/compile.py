@@ -35,6 +35,8 @@ class CompiledProfile:
     attributes: dict[str, str] = field(default_factory=dict)  # attribute name -> type
     summary_features: list[str] = field(default_factory=list)
     match_features: list[str] = field(default_factory=list)
+    # where each user constant's value is: {"file": bundle path} or {"value": literal text} (for appkit serve)
+    constant_sources: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         from appkit.expr.printer import print_expression
@@ -51,6 +53,7 @@ class CompiledProfile:
             "attributes": dict(sorted(self.attributes.items())),
             "summary_features": self.summary_features,
             "match_features": self.match_features,
+            "constant_sources": dict(sorted(self.constant_sources.items())),
         }
 
 
@@ -127,6 +130,10 @@ def _compile_profile(profile, index, parsed, models, replacements) -> CompiledPr
                                         "default": inp.default_value_text}
     for c in tuple(profile.schema.constants) + tuple(profile.constants.values()):
         out.constants[c.name] = str(c.type) if c.type is not None else "double"
+        if c.file:
+            out.constant_sources[c.name] = {"file": "vespa/" + c.file.lstrip("/")}
+        elif c.value_text is not None:
+            out.constant_sources[c.name] = {"value": c.value_text}
     for name, t in sorted(models.constant_types.items()):
         out.constants.setdefault(name, str(t))
     out.attributes = {n: str(t) for n, t in sorted({**index.attributes, **index.imported}.items())}
