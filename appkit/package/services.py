@@ -6,14 +6,16 @@ and in every zone the file's deploy: variants name; the model is read from the d
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from appkit.diagnostics import Diagnostic, Severity, rule
 from appkit.package.xmlsafe import XmlDocument, local_name, parse_xml
 from appkit.source import Span
+
+if TYPE_CHECKING:
+    import datetime as _dt
 
 AK119 = rule("AK119", "two clusters with the same id",
              example="<container id='search' version='1.0'/> and <content id='search' version='1.0'/>",
@@ -257,6 +259,9 @@ def _duplicates(services: Services) -> Iterable[Diagnostic]:
 # ---------------------------------------------------------------- validation-overrides.xml
 
 def check_validation_overrides(doc: XmlDocument, tree: Any, today: _dt.date | None = None) -> list[Diagnostic]:
+    """Each <allow>: a validation id, and an until date that is a date, not past, at most 30 days ahead."""
+    import datetime as _dt  # only needed when the package has validation-overrides.xml
+
     today = today or _dt.date.today()
     found = []
     for allow in tree.getroot().iter("allow"):
