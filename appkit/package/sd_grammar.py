@@ -7,7 +7,11 @@ user's other caches (keyed by grammar text and Lark version) and `appkit validat
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import pickle
+import re
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -29,41 +33,81 @@ class TokenStreamLexer(Lexer):
         self.lexer_conf = lexer_conf
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[lark.Token]:
-        yield from lexer_state.text  # the "text" given to parse() is an iterator of tokens
+        # the "text" given to parse() is a function from the parser state to the token stream, so that
+        # the tokenizer can ask which terminals the parser can take (keywords double as names)
+        yield from lexer_state.text(parser_state)
 
 
 def _cache_paths(filename: str, key: str) -> list[Path]:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    name = f"{Path(filename).stem}-{key}.lark.pickle"
+    name = f"{Path(filename).stem}-{key}.pickle"
     return [Path(base) / "appkit" / name, Path(tempfile.gettempdir()) / f"appkit-{uid}" / name]
 
 
+def _trusted(path: Path) -> bool:
+    """Only unpickle a cache file this user owns in a directory nobody else can write to."""
+    if not hasattr(os, "getuid"):
+        return True
+    try:
+        file_stat, dir_stat = path.stat(), path.parent.stat()
+    except OSError:
+        return False
+    uid = os.getuid()
+    return file_stat.st_uid == uid and dir_stat.st_uid == uid and not dir_stat.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def load_parser(filename: str, **options: Any) -> Lark:
-    """A Lark LALR parser for grammars/<filename>, from the on-disk cache when it is current."""
+    """A Lark LALR parser for grammars/<filename>, from the on-disk cache when it is current.
+
+    The cache is a plain pickle of the built parser: loading it costs a third of Lark.load().
+    """
     text = grammar_path(filename).read_text(encoding="utf-8")
     options.setdefault("parser", "lalr")
     key_src = text + repr(sorted((k, repr(v)) for k, v in options.items())) + lark.__version__ + sys.version
     paths = _cache_paths(filename, hashlib.sha256(key_src.encode()).hexdigest()[:20])
     for path in paths:
-        if path.is_file():
+        if path.is_file() and _trusted(path):
             try:
                 with open(path, "rb") as f:
-                    return Lark.load(f)
+                    kind = f.read(1)
+                    if kind == b"L":
+                        return Lark.load(f)
+                    parser = pickle.load(f)
+                if isinstance(parser, Lark):
+                    parser.lexer_conf.re_module = re
+                    return parser
             except Exception:  # a stale or corrupt cache is rebuilt below
                 pass
     parser = Lark(text, **options)
+    _save(parser, paths, Path(filename).stem)
+    return parser
+
+
+def _save(parser: Lark, paths: list[Path], stem: str) -> None:
+    module, parser.lexer_conf.re_module = parser.lexer_conf.re_module, None  # modules do not pickle
+    try:
+        data = b"P" + pickle.dumps(parser, protocol=pickle.HIGHEST_PROTOCOL)
+    except (TypeError, pickle.PicklingError):  # Lark's own lexers hold more modules: use Lark's format
+        parser.lexer_conf.re_module = module
+        buffer = io.BytesIO()
+        parser.save(buffer)
+        data = b"L" + buffer.getvalue()
+    finally:
+        parser.lexer_conf.re_module = module
     for path in paths:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             with open(tmp, "wb") as f:
-                parser.save(f)
+                f.write(data)
             os.replace(tmp, path)  # atomic: concurrent processes never read a half-written cache
-            break
+            for stale in path.parent.glob(f"{stem}-*.pickle"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+            return
         except OSError:
             continue
-    return parser
 
 
 __all__ = ["TokenStreamLexer", "load_parser"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Collection, Iterator
 
 from lark import Token
 
@@ -80,9 +80,14 @@ class SchemaTokenizer:
     def __init__(self, keywords: dict[str, str]):
         self.keywords = keywords
         self.punctuation = [(p, keywords[p]) for p in _PUNCTUATION if p in keywords]
+        self.word_keywords = frozenset(name for value, name in keywords.items() if value[:1].isalpha())
 
-    def tokens(self, text: str) -> Iterator[Token]:
-        """The token stream, with newline runs collapsed and NLs next to `{` dropped."""
+    def tokens(self, text: str, acceptable: Callable[[], Collection[str]] | None = None) -> Iterator[Token]:
+        """The token stream, with newline runs collapsed and NLs next to `{` dropped.
+
+        `acceptable()` gives the terminals the parser can take now; a keyword it cannot take becomes a
+        name where a name fits (Vespa's keywords are names too: `field document type string`).
+        """
         pending_nl: Token | None = None
         prev: str | None = None
         for tok in self._raw_tokens(text):
@@ -95,8 +100,17 @@ class SchemaTokenizer:
                     yield pending_nl
                     prev = "_NL"
                 pending_nl = None
+            if acceptable is not None and tok.type in self.word_keywords:
+                tok = self._keyword_or_name(tok, acceptable())
             yield tok
             prev = tok.type
+
+    @staticmethod
+    def _keyword_or_name(tok: Token, accepts: Collection[str]) -> Token:
+        if tok.type in accepts:
+            return tok
+        kind = "IDDASH" if "-" in tok or "IDENTIFIER" not in accepts else "IDENTIFIER"
+        return Token.new_borrow_pos(kind, str(tok), tok) if kind in accepts else tok
 
     def _raw_tokens(self, text: str) -> Iterator[Token]:
         pos, line, line_start, n = 0, 1, 0, len(text)

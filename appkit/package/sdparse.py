@@ -88,7 +88,7 @@ def _parse(source: SourceFile, start: str) -> tuple[Tree | None, list[Diagnostic
                                  hint="add `schema NAME { document NAME { } }`" if what == "schema"
                                  else "add `rank-profile NAME { ... }`")]
     try:
-        return parser.parse(tokenizer.tokens(text), start=start), []
+        return parser.parse(lambda state: tokenizer.tokens(text, _acceptor(state)), start=start), []
     except LexicalError as e:
         span = Builder(source.path, text).span_at(e.offset)
         return None, [Diagnostic(AK201, e.message, span, e.hint)]
@@ -98,6 +98,11 @@ def _parse(source: SourceFile, start: str) -> tuple[Tree | None, list[Diagnostic
         return None, [Diagnostic(AK200, f"cannot parse: {e}", Span(source.path, 1, 1))]
     except RecursionError:
         return None, [_too_deep(source)]
+
+
+def _acceptor(state: Any):
+    table = state.parse_conf.parse_table.states
+    return lambda: table[state.position]
 
 
 def _too_deep(source: SourceFile) -> Diagnostic:

@@ -185,8 +185,19 @@ def test_syntax_errors_are_located_and_worded(text, line, column, words):
 
 
 def test_every_keyword_is_a_name():
-    # Vespa lets every keyword be a name (identifier() lists them); the grammar's name rules must too.
+    # Vespa lets keywords be names (identifier() / identifierWithDash() list them): a field, a struct
+    # field, a function parameter and a rank profile may be called after any keyword.
+    from appkit.package.sd_build import RESERVED_FIELD_NAMES
+
     grammar = grammar_path("schema.lark").read_text()
-    head, names = grammar.split("// identifier():", 1)
-    keywords = set(re.findall(r'"([a-z][a-z0-9_-]*)"', head))
-    assert keywords - set(re.findall(r'"([a-z][a-z0-9_-]*)"', names)) == set()
+    keywords = sorted(set(re.findall(r'"([a-z][a-z0-9_-]*)"', grammar)))
+    plain = [k for k in keywords if "-" not in k and k not in RESERVED_FIELD_NAMES]
+    fields = "\n".join(f"  field {k} type string {{ }}" for k in plain)
+    functions = "\n".join(f"  function f_{i}({k}) {{ expression: {k} }}" for i, k in enumerate(plain))
+    profiles = "\n".join(f" rank-profile {k} {{ }}" for k in keywords)
+    text = f"schema s {{\n document s {{\n{fields}\n }}\n rank-profile p {{\n{functions}\n }}\n{profiles}\n}}\n"
+    schema, diagnostics = _schema(text, "s.sd")
+    assert diagnostics == []
+    assert [f.name for f in schema.document.fields] == plain
+    assert [p.name for p in schema.rank_profiles[1:]] == keywords
+    assert [f.params[0] for f in schema.rank_profiles[0].functions] == plain
