@@ -196,6 +196,9 @@ def _number(value: Any, where: str) -> float:
 def _verbose_cells(body: Any, type_: TensorType) -> Tensor:
     if not isinstance(body, list):
         raise TensorValueError(AK326, f'"cells" is a list of {{"address": ..., "value": ...}}, not {body!r}')
+    fast = _verbose_cells_columns(body, type_)
+    if fast is not None:
+        return fast
     cells = []
     for i, cell in enumerate(body):
         where = f"cells[{i}]"
@@ -207,6 +210,45 @@ def _verbose_cells(body: Any, type_: TensorType) -> Tensor:
             raise TensorValueError(AK326, f'{where}.address is an object {{dimension: label}}, not {address!r}')
         cells.append((_address(address, type_, where), _number(cell["value"], f"{where}.value")))
     return build_from_addresses(type_, cells)
+
+
+def _verbose_cells_columns(body: list[Any], type_: TensorType) -> Tensor | None:
+    """Well-formed cells read column by column with numpy (large constant files); None sends the
+    caller to the cell-by-cell path, which names the first bad cell."""
+    names = type_.dimension_names
+    try:
+        addresses = [c["address"] for c in body]
+        values = np.asarray([c["value"] for c in body], dtype=np.float64)
+        if any(len(a) != len(names) for a in addresses):
+            return None
+        columns = {n: [a[n] for a in addresses] for n in names}
+    except (TypeError, KeyError, ValueError):
+        return None
+    indexes, sizes = [], []
+    for d in type_.indexed_dimensions:
+        col = columns[d.name]
+        if not all(type(x) is int for x in col):
+            if not all(type(x) is str and x.isdigit() for x in col):
+                return None
+        idx = np.asarray(col, dtype=np.int64) if col else np.zeros(0, dtype=np.int64)
+        size = d.size if d.size is not None else int(idx.max(initial=0)) + 1
+        if idx.size and (idx.min() < 0 or idx.max() >= size):
+            return None
+        indexes.append(idx)
+        sizes.append(size)
+    mapped = type_.mapped_dimensions
+    if mapped:
+        if not all(type(x) is str for d in mapped for x in columns[d.name]):
+            return None
+        keys = list(zip(*(columns[d.name] for d in mapped))) if body else []
+        unique = sorted(set(keys))
+        row_of = {k: i for i, k in enumerate(unique)}
+        rows = np.fromiter((row_of[k] for k in keys), dtype=np.intp, count=len(keys))
+    else:
+        unique, rows = [()], np.zeros(len(body), dtype=np.intp)
+    block = np.zeros((len(unique), *sizes), dtype=np.float64)
+    block[(rows, *indexes)] = values
+    return Tensor.from_subspaces(type_, unique, block, copy=False)
 
 
 def _address(address: Mapping[str, Any], type_: TensorType, where: str) -> Mapping[str, Any]:

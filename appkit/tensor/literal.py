@@ -353,30 +353,25 @@ def _parse_verbose(p: _Parser, type_: TensorType | None, start: int) -> Tensor:
 
 def format_number(value: float, cell_type: CellType = CellType.DOUBLE) -> str:
     """A cell value as Java's Double.toString writes it (shortest digits that read back exactly)."""
-    if math.isnan(value):
+    if value != value:
         return "NaN"
-    if math.isinf(value):
+    magnitude = abs(value)
+    if 1e-3 <= magnitude < 1e7:
+        # Python's shortest repr is positional in this range, exactly Java's layout
+        if cell_type is CellType.DOUBLE:
+            return repr(float(value))
+        return np.format_float_positional(np.float32(value), unique=True, trim="0")
+    if magnitude == math.inf:
         return "Infinity" if value > 0 else "-Infinity"
-    if cell_type is CellType.DOUBLE:
-        digits = repr(float(value))
-    else:
-        digits = np.format_float_scientific(np.float32(value), unique=True, trim="-")
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    d = Decimal(digits)
-    sign, ds, exp = d.as_tuple()
+    digits = repr(float(value)) if cell_type is CellType.DOUBLE else \
+        np.format_float_scientific(np.float32(value), unique=True, trim="-")
+    sign, ds, exp = Decimal(digits).as_tuple()
     assert isinstance(exp, int)
     mantissa = "".join(map(str, ds)).rstrip("0") or "0"
     e10 = len(ds) + exp - 1  # decimal exponent of the first digit
-    neg = "-" if sign else ""
-    if 1e-3 <= abs(value) < 1e7:
-        if e10 >= 0:
-            whole = mantissa[:e10 + 1].ljust(e10 + 1, "0")
-            frac = mantissa[e10 + 1:] or "0"
-        else:
-            whole, frac = "0", "0" * (-e10 - 1) + mantissa
-        return f"{neg}{whole}.{frac}"
-    return f"{neg}{mantissa[0]}.{mantissa[1:] or '0'}E{e10}"
+    return f"{'-' if sign else ''}{mantissa[0]}.{mantissa[1:] or '0'}E{e10}"
 
 
 def format_label(label: str) -> str:
@@ -386,12 +381,29 @@ def format_label(label: str) -> str:
     return f"'{escaped}'"
 
 
+def cell_strings(block: np.ndarray, cell_type: CellType) -> np.ndarray:
+    """format_number over a whole array: numpy's shortest repr where it is already Java's layout."""
+    values = block.astype(np.float64 if cell_type is CellType.DOUBLE else np.float32)
+    out = values.astype(str)
+    magnitude = np.abs(values)
+    odd = ~((magnitude >= 1e-3) & (magnitude < 1e7)) | (np.char.find(out, "e") >= 0)
+    if odd.any():
+        out = out.astype(object)
+        for i in zip(*np.nonzero(odd)):
+            out[i] = format_number(float(values[i]), cell_type)
+    return out
+
+
 def _dense_text(block: np.ndarray, cell_type: CellType) -> str:
-    if block.ndim == 0:
-        return format_number(float(block), cell_type)
-    if block.ndim == 1:
-        return "[" + ", ".join(format_number(v, cell_type) for v in block.tolist()) + "]"
-    return "[" + ", ".join(_dense_text(sub, cell_type) for sub in block) + "]"
+    return _nested_text(cell_strings(block, cell_type).tolist())
+
+
+def _nested_text(strings: Any) -> str:
+    if isinstance(strings, str):
+        return strings
+    if strings and isinstance(strings[0], list):
+        return "[" + ", ".join(_nested_text(sub) for sub in strings) + "]"
+    return "[" + ", ".join(strings) + "]"
 
 
 def format_tensor(t: Tensor, short: bool = True, with_type: bool = True) -> str:
@@ -406,8 +418,8 @@ def format_tensor(t: Tensor, short: bool = True, with_type: bool = True) -> str:
         return prefix + _dense_text(t.cells_array[0], ct)
     if short and len(mapped) == 1:
         if not type_.indexed_dimensions:
-            body = ", ".join(f"{format_label(lab[0])}:{format_number(v, ct)}"
-                             for lab, v in zip(t.labels, t.cells_array.tolist()))
+            body = ", ".join(f"{format_label(lab[0])}:{v}"
+                             for lab, v in zip(t.labels, cell_strings(t.cells_array, ct).tolist()))
         else:
             body = ", ".join(f"{format_label(lab[0])}:{_subspace_text(block, ct)}"
                              for lab, block in zip(t.labels, t.cells_array))
