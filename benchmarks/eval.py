@@ -100,15 +100,18 @@ def ort_runner(model: str) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: session.run(None, {"x": x})[0]
 
 
-def timed(run: Callable[[], Any], repeat: int) -> float:
-    """Median seconds of `repeat` runs (the machine is shared: the median resists the others' load)."""
-    run()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
+def timed(runs: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """Median seconds of `repeat` runs of each, interleaved so that both engines see the same load
+    (the machine is shared: the median resists the others' bursts)."""
+    for run in runs:
         run()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeat):
+        for run, bucket in zip(runs, times):
+            t = time.perf_counter()
+            run()
+            bucket.append(time.perf_counter() - t)
+    return [statistics.median(b) for b in times]
 
 
 def single_rows(runner: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rows: int) -> Callable[[], None]:
@@ -123,22 +126,28 @@ def speed(model: str, docs: int, repeat: int) -> list[tuple[str, float, float, f
     ours, theirs = appkit_runner(model), ort_runner(model)
     np.testing.assert_allclose(ours(x[:256]).reshape(256, -1), theirs(x[:256]), rtol=1e-3, atol=1e-3)
     rows = 200
-    batch_ours = timed(lambda: ours(x), repeat)
-    batch_ort = timed(lambda: theirs(x), repeat)
-    single_ours = timed(single_rows(ours, x, rows), max(3, repeat // 3)) / rows
-    single_ort = timed(single_rows(theirs, x, rows), max(3, repeat // 3)) / rows
+    batch_ours, batch_ort = timed([lambda: ours(x), lambda: theirs(x)], repeat)
+    single_ours, single_ort = (t / rows for t in timed([single_rows(ours, x, rows), single_rows(theirs, x, rows)],
+                                                       max(3, repeat // 2)))
     return [(f"{model} batch of {docs}", batch_ours * 1e3, batch_ort * 1e3, TARGET_BATCH),
             (f"{model} one document", single_ours * 1e6, single_ort * 1e6, TARGET_SINGLE)]
+
+
+def _peak_rss_kb() -> int:
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report its parent's peak
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def peak_memory_child(engine: str, model: str, docs: int) -> None:
     x = documents(docs)
     runner = appkit_runner(model) if engine == "appkit" else ort_runner(model)
     runner(x[:1])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_kb()
     runner(x)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(before, after)
+    print(before, _peak_rss_kb())
 
 
 def peak_memory(model: str, docs: int) -> tuple[float, float, float, float]:
