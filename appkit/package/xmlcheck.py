@@ -385,7 +385,7 @@ def _check_attributes(doc: XmlDocument, element: Any, rule_: ElementRule, name: 
         elif not value_rule.accepts(value):
             yield Diagnostic(AK114, f"'{value}' is not a valid value for {attr} on <{name}>: expected "
                              f"{value_rule.describe()}", doc.span(element, attr),
-                             hint=f"set {attr}=\"...\" to {value_rule.describe()}")
+                             hint=_value_hint(value, value_rule, f"{attr}=\"{{}}\""))
     for attr in sorted(rule_.required_attributes or ()):
         if attr not in element.attrib:
             example = rule_.attributes.get(attr)
@@ -430,7 +430,18 @@ def _check_text(doc: XmlDocument, element: Any, rule_: ElementRule, name: str) -
                          hint=f"remove the text from <{name}>")
     elif len(element) == 0 and not rule_.text.accepts(text):
         yield Diagnostic(AK114, f"'{text}' is not a valid value for <{name}>: expected {rule_.text.describe()}",
-                         doc.span(element), hint=f"write {rule_.text.describe()} inside <{name}>")
+                         doc.span(element), hint=_value_hint(text, rule_.text, f"<{name}>{{}}</{name}>"))
+
+
+def _value_hint(value: str, value_rule: ValueRule, template: str) -> str:
+    """The fix as text to write: the closest allowed value when the values are a fixed list."""
+    import difflib
+
+    choices = [alt[1] for alt in value_rule.alternatives if alt[0] == "value"]
+    close = difflib.get_close_matches(value.strip(), choices, n=1, cutoff=0.5)
+    if close:
+        return "write " + template.format(close[0]) + (f" (or {value_rule.describe()})" if len(choices) > 1 else "")
+    return f"write {value_rule.describe()}: " + template.format("...")
 
 
 def _did_you_mean(word: str, choices: list[str], before: str = "", after: str = "") -> str:

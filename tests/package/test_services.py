@@ -122,7 +122,7 @@ BASE = """<services version="1.0">
     ('<services version="1.0">', '<services version="1.0">\n  <simple version="1.0"/>', "AK110", 2, 3,
      "<simple> is not allowed in <services>", "<container>"),
     ('mode="index"', 'mode="indexed"', "AK114", 8, 30, "'indexed' is not a valid value for mode on <document>",
-     "'index', 'streaming', 'store-only'"),
+     "write mode=\"index\" (or one of 'index', 'streaming', 'store-only')"),
     (' mode="index"', '', "AK113", 8, 7, "<document> needs the attribute 'mode'", 'mode="index"'),
     ('mode="index"', 'mode="index" globl="true"', "AK112", 8, 43, "attribute 'globl' is not allowed on <document>",
      "did you mean global?"),
@@ -145,7 +145,7 @@ BASE = """<services version="1.0">
     ('<search/>', '<search/><nodes><node hostalias="a" baseport="80"/></nodes>', "AK112", 3, 41,
      "attribute 'baseport' is not allowed on <node>", "cpu-socket, hostalias"),
     ('<services version="1.0">', '<services version="2.0">', "AK114", 1, 11, "'2.0' is not a valid value for version",
-     "'1.0'"),
+     'write version="1.0"'),
 ])
 def test_structure_errors_are_located_and_explained(tmp_path, old, new, code, line, column, words, hint_words):
     assert old in BASE
