@@ -250,8 +250,9 @@ def run(args: argparse.Namespace) -> int:
             reference = tensorflow_reference(model) if model.format == "tensorflow" else onnx_reference(model)
         except ImportError:
             package = "tensorflow" if model.format == "tensorflow" else "onnxruntime"
-            sys.stderr.write(f"appkit verify: warning[{AK421}]: {model.name} skipped: {package} is not installed\n"
-                             f"  hint: pip install {package}\n")
+            sys.stderr.write(f"appkit verify: error[{AK421}]: cannot verify {model.name}: {package} is not "
+                             f"installed\n  hint: pip install {package} (appkit itself imports models without it)\n")
+            failed = True
             continue
         cases = [random_inputs(model, args.batch, args.seed)] + ([extra] if extra else [])
         rows.extend(verify_model(model, reference, cases))
