@@ -7,6 +7,7 @@ like Java's `Double.toString`, labels quoted only when they are not plain words.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from decimal import Decimal
@@ -21,6 +22,8 @@ from appkit.tensor.value import (AK320, AK321, AK324, AK327, Tensor, TensorValue
 _NUMBER = re.compile(r"([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|NaN|Infinity|infinity|inf))([fFdD]?)(?![A-Za-z0-9_])")
 _WORD = re.compile(r"[A-Za-z0-9_@$-][A-Za-z0-9_@$.-]*")
 _PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_@$-]+$")
+_BRACKET = re.compile(r"[\[\]]")
+_NOT_NUMBERS = re.compile(r"true|false|null|\"")
 _WRITTEN_DIM = re.compile(r"([A-Za-z_@$][A-Za-z0-9_@$]*)\s*[\[{]")
 _TYPE_PREFIX = re.compile(r"\s*tensor\s*(?:<[^>]*>)?\s*\([^)]*\)\s*")
 
@@ -74,6 +77,26 @@ class _Parser:
             self.fail(f"cell value '{body}' is not a number", None, AK321, start)
         return 0.0
 
+    def _dense_as_json(self) -> tuple[list[float], list[int], int] | None:
+        """Large blocks of plain numbers in one go (a JSON array); None leaves them to the checking path."""
+        text, start = self.text, self.pos
+        depth, end = 0, -1
+        for m in _BRACKET.finditer(text, start):
+            depth += 1 if m.group(0) == "[" else -1
+            if depth == 0:
+                end = m.end()
+                break
+        if end < 0 or end - start < 64 or _NOT_NUMBERS.search(text, start, end):
+            return None
+        try:
+            arr = np.asarray(json.loads(text[start:end]), dtype=np.float64)
+        except (ValueError, TypeError):
+            return None
+        if arr.dtype != np.float64 or arr.size == 0:
+            return None
+        self.pos = end
+        return arr.reshape(-1).tolist(), list(arr.shape), start
+
     def label(self) -> str:
         c = self.peek()
         if c in ("'", '"'):
@@ -105,7 +128,11 @@ class _Parser:
 
     def dense(self) -> tuple[list[float], list[int], int]:
         """A nested `[...]` list: its values (flattened), its nesting shape and start offset."""
+        self.ws()
         start = self.pos
+        fast = self._dense_as_json()
+        if fast is not None:
+            return fast
         self.expect("[", "to start a list of cell values")
         if self.peek() == "]":
             self.pos += 1
