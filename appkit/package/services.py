@@ -23,6 +23,13 @@ AK119 = rule("AK119", "two clusters with the same id",
 AK124 = rule("AK124", "document type listed twice in a content cluster",
              example="<documents>\n  <document type='music' mode='index'/>\n  <document type='music' mode='index'/>",
              fix="list each document type once per content cluster")
+AK125 = rule("AK125", "hostalias not defined in hosts.xml",
+             example="<node hostalias='node3' distribution-key='0'/> with hosts.xml defining node1 and node2",
+             fix="add <alias>node3</alias> to a <host> in hosts.xml, or use an alias hosts.xml defines")
+AK126 = rule("AK126", "host alias defined twice in hosts.xml",
+             example="<host name='a.example.com'><alias>node1</alias></host>\n"
+                     "<host name='b.example.com'><alias>node1</alias></host>",
+             fix="give every alias to one host only")
 AK130 = rule("AK130", "validation override date is not a date",
              example="<allow until='next week'>field-type-change</allow>",
              fix="write until='YYYY-MM-DD', at most 30 days ahead")
@@ -97,6 +104,14 @@ class ContainerCluster:
 
 
 @dataclass(frozen=True)
+class HostAlias:
+    """A hostalias= in services.xml: the name of a host in hosts.xml."""
+
+    alias: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Services:
     version: str | None
     containers: tuple[ContainerCluster, ...]
@@ -104,12 +119,31 @@ class Services:
     span: Span
     path: str
     uses_variants: bool = False  # deploy:/preprocess: present; the model is the default zone's
+    hostaliases: tuple[HostAlias, ...] = ()  # every hostalias= in the file (admin, clusters, nodes)
 
     def document_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.type for c in self.content_clusters for d in c.documents))
 
     def documents_of(self, type_name: str) -> tuple[tuple[ContentCluster, DocumentRef], ...]:
         return tuple((c, d) for c in self.content_clusters for d in c.documents if d.type == type_name)
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    aliases: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """hosts.xml: the machines of a self-hosted deployment and the aliases services.xml uses."""
+
+    hosts: tuple[Host, ...]
+    path: str
+
+    def host_of(self, alias: str) -> Host | None:
+        return next((h for h in self.hosts if alias in h.aliases), None)
 
 
 # ---------------------------------------------------------------- public API
@@ -133,6 +167,8 @@ def check_xml_file(path: Path, display_path: str, kind: str) -> list[Diagnostic]
     name = kind if kind in _SCHEMA_OF else Path(kind).name
     if name == "services.xml":
         return parse_services(path, display_path)[1]
+    if name == "hosts.xml":
+        return parse_hosts(path, display_path)[1]
     doc, diags = parse_xml(path, display_path)
     if doc is None or name not in _SCHEMA_OF:
         return diags
@@ -141,6 +177,41 @@ def check_xml_file(path: Path, display_path: str, kind: str) -> list[Diagnostic]
     if name == "validation-overrides.xml":
         diags.extend(check_validation_overrides(doc, tree))
     return diags
+
+
+def parse_hosts(path: Path, display_path: str) -> tuple[Hosts | None, list[Diagnostic]]:
+    """hosts.xml after preprocessing (it may use deploy: variants and properties too)."""
+    doc, diags = parse_xml(path, display_path)
+    if doc is None:
+        return None, diags
+    tree, found = checked_tree(doc, "hosts.rng", Path(path).parent)
+    diags.extend(found)
+    hosts = []
+    owner: dict[str, Host] = {}
+    for element in tree.getroot().iter("host"):
+        aliases = tuple((a.text or "").strip() for a in element.iter("alias"))
+        host = Host(element.get("name", ""), aliases, doc.span(element))
+        for alias in aliases:
+            first = owner.setdefault(alias, host)
+            if first is not host:
+                diags.append(Diagnostic(AK126, f"alias '{alias}' is given to {first.name} (line {first.span.line}) "
+                                        f"and to {host.name}", host.span,
+                                        hint=f"remove <alias>{alias}</alias> from one of the hosts"))
+        hosts.append(host)
+    return Hosts(tuple(hosts), doc.source.path), diags
+
+
+def check_host_aliases(services: Services, hosts: Hosts) -> list[Diagnostic]:
+    """Every hostalias= in services.xml names an alias of hosts.xml (for self-hosted packages)."""
+    known = sorted({a for h in hosts.hosts for a in h.aliases})
+    found = []
+    for used in services.hostaliases:
+        if hosts.host_of(used.alias) is None:
+            listing = ", ".join(known) if known else "none"
+            found.append(Diagnostic(AK125, f"hostalias '{used.alias}' is not defined in {hosts.path}", used.span,
+                                    hint=f"add <alias>{used.alias}</alias> to a <host> in {hosts.path} "
+                                    f"(aliases there: {listing})"))
+    return found
 
 
 def checked_tree(doc: XmlDocument, schema: str, package_root: Path | None) -> tuple[Any, list[Diagnostic]]:
@@ -181,8 +252,10 @@ def build_model(doc: XmlDocument, tree: Any) -> Services | None:
     clusters = [root] if name != "services" else [c for c in root if isinstance(c.tag, str)]
     containers = tuple(_container(doc, c) for c in clusters if local_name(c.tag) == "container")
     contents = tuple(_content(doc, c) for c in clusters if local_name(c.tag) == "content")
+    aliases = tuple(HostAlias(e.get("hostalias"), doc.span(e, "hostalias"))
+                    for e in root.iter() if isinstance(e.tag, str) and e.get("hostalias") is not None)
     return Services(root.get("version"), containers, contents, doc.span(root), doc.source.path,
-                    uses_preprocessing(doc.root))
+                    uses_preprocessing(doc.root), aliases)
 
 
 def _children(element: Any, name: str) -> list[Any]:
@@ -201,7 +274,13 @@ def _int(element: Any | None) -> int | None:
 def _nodes(doc: XmlDocument, cluster: Any) -> NodeSpec | None:
     found = _children(cluster, "nodes")
     if not found:
-        return None
+        groups = _children(cluster, "group")
+        if not groups:
+            return None
+        # a content cluster laid out in groups: the nodes are the leaves of the group tree
+        leaves = [g for g in groups[0].iter("group") if not _children(g, "group")]
+        aliases = tuple(n.get("hostalias", "") for n in groups[0].iter("node"))
+        return NodeSpec(None, str(len(leaves)), aliases, doc.span(groups[0]))
     nodes = found[0]
     aliases = tuple(n.get("hostalias", "") for n in _children(nodes, "node"))
     return NodeSpec(nodes.get("count"), nodes.get("groups"), aliases, doc.span(nodes))

@@ -211,3 +211,40 @@ def test_tuning_and_container_internals_are_open(tmp_path):
         '<nodes count="2"/>', '<nodes count="2"/><tuning><anything><deeper a="b"/></anything></tuning>')
     _, diags = _parse(tmp_path, text)
     assert diags == []
+
+
+GROUPED = """<services version="1.0">
+  <admin version="2.0"><adminserver hostalias="node1"/></admin>
+  <content id="c" version="1.0">
+    <redundancy>2</redundancy>
+    <documents><document type="d" mode="index"/></documents>
+    <group>
+      <distribution partitions="1|*"/>
+      <group name="g0" distribution-key="0"><node hostalias="node1" distribution-key="0"/></group>
+      <group name="g1" distribution-key="1"><node hostalias="node3" distribution-key="1"/></group>
+    </group>
+  </content>
+</services>
+"""
+
+
+def test_groups_and_host_aliases(tmp_path):
+    from appkit.package.services import check_host_aliases, parse_hosts
+
+    services, diags = _parse(tmp_path, GROUPED)
+    assert diags == []
+    nodes = services.content_clusters[0].nodes
+    assert (nodes.count, nodes.groups, nodes.hostaliases, nodes.span.line) == (None, "2", ("node1", "node3"), 6)
+    assert [(a.alias, a.span.line, a.span.column) for a in services.hostaliases] == [
+        ("node1", 2, 37), ("node1", 8, 51), ("node3", 9, 51)]
+    lines = GROUPED.splitlines()
+    assert all(lines[a.span.line - 1][a.span.column - 1:].startswith("hostalias=") for a in services.hostaliases)
+    hosts_xml = tmp_path / "hosts.xml"
+    hosts_xml.write_text('<hosts>\n  <host name="a.example.com"><alias>node1</alias></host>\n'
+                         '  <host name="b.example.com"><alias>node2</alias><alias>node1</alias></host>\n</hosts>')
+    hosts, found = parse_hosts(hosts_xml, "hosts.xml")
+    assert [(d.code, d.span.line) for d in found] == [("AK126", 3)]
+    assert hosts.host_of("node2").name == "b.example.com"
+    missing = check_host_aliases(services, hosts)
+    assert [(d.code, d.span.line, d.span.column) for d in missing] == [("AK125", 9, 51)]
+    assert "<alias>node3</alias>" in missing[0].hint and "node1, node2" in missing[0].hint
