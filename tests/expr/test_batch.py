@@ -1,0 +1,179 @@
+"""Batch plans give what the reference evaluator gives per document, without a loop per document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from appkit.expr import compile as compile_module
+from appkit.expr.compile import compile_expression
+from appkit.expr.evaluate import EvalContext, evaluate
+from appkit.expr.parse import parse_expression
+from appkit.expr.typecheck import FunctionDef, TypeContext
+from appkit.tensor.type import TensorType
+from appkit.tensor.value import Tensor
+
+T = TensorType.parse
+TYPES = {
+    "attribute(a)": T("tensor<float>(x[3],y[4])"),
+    "attribute(b)": T("tensor(y[4])"),
+    "constant(c)": T("tensor<float>(y[4],z[2])"),
+    "query(k)": T("tensor()"),
+}
+BATCH = {"attribute(a)", "attribute(b)"}
+
+
+def inputs(n: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Tensor]]:
+    rng = np.random.default_rng(seed)
+    batch = {"attribute(a)": rng.standard_normal((n, 3, 4)).astype(np.float32),
+             "attribute(b)": rng.standard_normal((n, 4))}
+    constants = {"constant(c)": Tensor.from_numpy(TYPES["constant(c)"], rng.standard_normal((4, 2))),
+                 "query(k)": Tensor.scalar(float(rng.standard_normal()))}
+    return batch, constants
+
+
+def per_document(text: str, batch: dict[str, np.ndarray], constants: dict[str, Tensor],
+                 functions: dict[str, FunctionDef] | None = None) -> list[Tensor]:
+    expr = parse_expression(text)
+    out = []
+    for i in range(len(next(iter(batch.values())))):
+        values: dict[str, Tensor | float] = dict(constants)
+        values.update({k: Tensor.from_numpy(TYPES[k], v[i]) for k, v in batch.items()})
+        out.append(evaluate(expr, EvalContext(values, functions or {})))
+    return out
+
+
+def assert_same(text: str, n: int = 7, seed: int = 0, vectorised: bool = True,
+                functions: dict[str, FunctionDef] | None = None) -> np.ndarray:
+    batch, constants = inputs(n, seed)
+    plan = compile_expression(parse_expression(text), TypeContext(features=TYPES, functions=functions or {}), BATCH)
+    got = plan.evaluate(batch, constants)
+    assert plan.vectorised is vectorised, plan.reason
+    expected = per_document(text, batch, constants, functions)
+    assert got.shape == (n, *expected[0].cells_array.shape[1:]), text
+    for i, t in enumerate(expected):
+        np.testing.assert_allclose(got[i], t.cells_array[0], rtol=2e-5, atol=2e-5, equal_nan=True, err_msg=text)
+    assert got.dtype == np.dtype(plan.result_type.cell_type.numpy_dtype if plan.result_type.dimensions
+                                 else np.float64) or got.dtype == np.float32, text
+    return got
+
+
+# --- a generator of random dense expressions, with their dimensions ---------------------------------------
+
+LEAVES = [("attribute(a)", {"x": 3, "y": 4}), ("attribute(b)", {"y": 4}), ("constant(c)", {"y": 4, "z": 2}),
+          ("query(k)", {}), ("0.5", {})]
+
+
+def random_expression(rng: np.random.Generator, depth: int) -> tuple[str, dict[str, int]]:
+    if depth == 0 or rng.random() < 0.1:
+        return LEAVES[rng.integers(len(LEAVES))]
+    kind = rng.integers(9)
+    text, dims = random_expression(rng, depth - 1)
+    if kind == 0:
+        fn = ["relu(v)", "tanh(v)", "-v", "v * v + 1", "sigmoid(v)", "fabs(v)", "if(v > 0, v, 0.1 * v)"]
+        return f"map({text}, f(v)({fn[rng.integers(len(fn))]}))", dims
+    if kind in (1, 2):
+        other, odims = random_expression(rng, depth - 1)
+        if any(d in dims and dims[d] != s for d, s in odims.items()):
+            return text, dims
+        op = ["+", "-", "*", "max", "min", "join"][rng.integers(6)]
+        merged = {**dims, **odims}
+        if op in ("max", "min"):
+            return f"{op}({text}, {other})", merged
+        if op == "join":
+            return f"join({text}, {other}, f(p,q)(p * q - q))", merged
+        return f"({text} {op} {other})", merged
+    if kind == 3 and dims:
+        d = list(dims)[rng.integers(len(dims))]
+        agg = ["sum", "max", "min", "avg", "count"][rng.integers(5)]
+        return f"reduce({text}, {agg}, {d})", {k: v for k, v in dims.items() if k != d}
+    if kind == 4:
+        other, odims = random_expression(rng, depth - 1)
+        shared = [d for d in dims if d in odims and dims[d] == odims[d]]
+        if shared and all(dims[d] == odims[d] for d in dims if d in odims):
+            d = shared[rng.integers(len(shared))]
+            return f"sum({text} * {other}, {d})", {k: v for k, v in {**dims, **odims}.items() if k != d}
+        return text, dims
+    if kind == 5 and dims and "w" not in dims:
+        d = list(dims)[rng.integers(len(dims))]
+        return f"rename({text}, {d}, w)", {("w" if k == d else k): v for k, v in dims.items()}
+    if kind == 6 and dims:
+        d = list(dims)[rng.integers(len(dims))]
+        return f"softmax({text}, {d})", dims
+    if kind == 7 and "y" in dims:
+        return f"{text}{{y: 2}}", {k: v for k, v in dims.items() if k != "y"}
+    if kind == 8 and "x" in dims:
+        return f"concat({text}, {text}, x)", {**dims, "x": dims["x"] * 2}
+    return text, dims
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_expressions_batch_equals_per_document(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    text, _ = random_expression(rng, 5)
+    if "attribute(" not in text:
+        text = f"({text}) + attribute(a)"  # something per document
+    assert_same(text, seed=seed)
+
+
+def test_mnist_expression_is_one_product_in_float32() -> None:
+    types = {"Placeholder": T("tensor<float>(d0[1],d1[784])"), "constant(W)": T("tensor<float>(d1[10],d2[784])"),
+             "constant(b)": T("tensor<float>(d1[10])")}
+    text = ("join(reduce(join(rename(Placeholder, (d0, d1), (d0, d2)), constant(W), f(a,b)(a * b)), sum, d2), "
+            "constant(b), f(a,b)(a + b))")
+    rng = np.random.default_rng(5)
+    w, b = rng.standard_normal((784, 10)).astype(np.float32), rng.standard_normal(10).astype(np.float32)
+    x = rng.random((300, 1, 784), dtype=np.float32)
+    constants = {"constant(W)": Tensor.from_numpy(types["constant(W)"], w.T),
+                 "constant(b)": Tensor.from_numpy(types["constant(b)"], b)}
+    plan = compile_expression(parse_expression(text), types, {"Placeholder"})
+    got = plan.evaluate({"Placeholder": x}, constants)
+    assert plan.vectorised and got.dtype == np.float32 and got.shape == (300, 1, 10)
+    np.testing.assert_allclose(got[:, 0], x[:, 0] @ w + b, rtol=1e-4, atol=1e-4)
+    one = evaluate(parse_expression(text), EvalContext({**constants, "Placeholder": Tensor.from_numpy(
+        types["Placeholder"], x[17])}))
+    np.testing.assert_allclose(got[17], one.cells_array[0], rtol=1e-4, atol=1e-4)  # float32 sums of 784
+
+
+def test_no_loop_per_document_and_constants_folded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "sum(attribute(a) * l2_normalize(constant(c) * 2, z), y) + query(k)"
+    batch, constants = inputs(1000, 3)
+    plan = compile_expression(parse_expression(text), TYPES, BATCH)
+    first = plan.evaluate(batch, constants)
+    assert plan.vectorised
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reference evaluator ran again")
+    monkeypatch.setattr(compile_module, "evaluate", forbidden)
+    again = plan.evaluate(batch, constants)  # same constants: the folded values are reused
+    np.testing.assert_array_equal(first, again)
+
+
+def test_functions_with_arguments_are_inlined() -> None:
+    functions = {"layer": FunctionDef(("t", "w"), parse_expression("map(sum(t * w, y), f(v)(relu(v)))")),
+                 "score": FunctionDef((), parse_expression("sum(layer(attribute(a), constant(c)))"))}
+    assert_same("score + sum(attribute(b))", functions=functions)
+
+
+def test_inputs_are_never_overwritten() -> None:
+    batch, constants = inputs(5, 9)
+    before = {k: v.copy() for k, v in batch.items()}
+    for text in ("attribute(a) + 1", "map(attribute(a), f(v)(relu(v)))", "-attribute(b)",
+                 "rename(attribute(a), x, w) * 2", "attribute(a){y: 1} + 3"):
+        plan = compile_expression(parse_expression(text), TYPES, BATCH)
+        plan.evaluate(batch, constants)
+    for k in batch:
+        np.testing.assert_array_equal(batch[k], before[k])
+
+
+def test_what_cannot_be_vectorised_falls_back_per_document() -> None:
+    got = assert_same("map(attribute(b), f(v)(sum(tensor(i[3])(v * i))))", vectorised=False)
+    assert got.shape == (7, 4)
+
+
+def test_type_errors_are_reported_before_anything_runs() -> None:
+    from appkit.expr.typecheck import ExpressionTypeError
+
+    with pytest.raises(ExpressionTypeError) as info:
+        compile_expression(parse_expression("reduce(attribute(a), sum, q)"), TYPES, BATCH)
+    assert info.value.diagnostics[0].code == "AK341"
