@@ -113,7 +113,13 @@ class ImportBuilder:
     def _finish_output(self, op: Operand, node: str, tensor_name: str) -> Operand:
         if op.is_constant and isinstance(op.expr, (ir.Feature, ir.Rename)):
             # the top-most constant of a subgraph is named after its node
-            return lower.constant(op.value, op.cell_type, f"{self.model.name}_{node}")
+            target = f"{self.model.name}_{node}"
+            if _constant_ref(op.expr) == target:
+                return op
+            if target in self.ctx.constants and target not in self._variables:
+                # an intermediate constant of this node holds the name; only the output is ever used
+                self.ctx.add_constant(*self.ctx.constants.pop(target), name=target + "_part")
+            return lower.constant(op.value, op.cell_type, target)
         if not op.is_constant and self.uses[tensor_name] > 1 and not isinstance(op.expr, (ir.Ref, ir.Number)):
             fname = self.ctx.add_function(op.expr, vespa_type(op), f"{FUNCTION_PREFIX}{self.model.name}_{node}")
             return replace(op, expr=ir.Ref(fname))

@@ -1,0 +1,117 @@
+"""The ONNX importer's contract: diagnostics instead of exceptions, external data only from inside the
+package, feature resolution with Vespa's error texts, model facts for the onnx-model form."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from appkit.importers.discovery import ModelSource, import_model
+from appkit.importers.onnx.importer import import_onnx_model, onnx_model_info, resolve_expression
+
+from .harness import evaluate_model, import_proto
+from .test_models import mnist_softmax
+
+
+def test_unreadable_file_is_a_diagnostic(tmp_path):
+    path = tmp_path / "models" / "broken.onnx"
+    path.parent.mkdir()
+    path.write_bytes(b"\x08\x07 this is not protobuf")
+    model = import_onnx_model(path, "broken", tmp_path)
+    assert not model.ok
+    assert model.diagnostics[0].code == "AK442"
+    assert model.diagnostics[0].span.path == "models/broken.onnx"
+
+
+def test_all_unsupported_ops_reported_in_one_run(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c1"], name="conv1"),
+             helper.make_node("Conv", ["c1", "w"], ["c2"], name="conv2"),
+             helper.make_node("MaxPool", ["c2"], ["p"], name="pool", kernel_shape=[2, 2]),
+             helper.make_node("Relu", ["p"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")])
+    model, _ = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), tmp_path)
+    assert [d.message for d in model.diagnostics] == [
+        "Operation 'Conv' is currently not implemented (used by 'conv1', 'conv2')",
+        "Operation 'MaxPool' is currently not implemented (used by 'pool')"]
+    assert all(d.code == "AK440" for d in model.diagnostics)
+
+
+def test_string_input_is_reported_with_vespa_text(tmp_path):
+    graph = helper.make_graph([helper.make_node("Identity", ["s"], ["y"])], "g",
+                              [helper.make_tensor_value_info("s", TensorProto.STRING, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.STRING, [1])])
+    model, _ = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), tmp_path)
+    assert "A ONNX tensor with data type STRING cannot be converted to a Vespa tensor type" in model.diagnostics[0].message
+
+
+def _external_model(tmp_path, location: str) -> onnx.ModelProto:
+    w = numpy_helper.from_array(np.arange(4, dtype=np.float32), "w")
+    w.data_location = TensorProto.EXTERNAL
+    w.ClearField("raw_data")
+    entry = w.external_data.add()
+    entry.key, entry.value = "location", location
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_external_data_inside_the_package_is_read(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "weights.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    onnx.save(_external_model(tmp_path, "weights.bin"), str(models / "m.onnx"))
+    model = import_onnx_model(models / "m.onnx", "m", tmp_path)
+    assert model.ok, model.diagnostics
+    out = evaluate_model(model, {"x": np.ones(4, np.float32)})["y"]
+    np.testing.assert_allclose(out, [1, 2, 3, 4])
+
+
+def test_external_data_outside_the_package_is_never_read(tmp_path):
+    package = tmp_path / "app"
+    (package / "models").mkdir(parents=True)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    onnx.save(_external_model(tmp_path, "../../secret.bin"), str(package / "models" / "m.onnx"))
+    model = import_onnx_model(package / "models" / "m.onnx", "m", package)
+    assert [d.code for d in model.diagnostics] == ["AK443"]
+    assert "outside the application package" in model.diagnostics[0].message
+    assert not model.expressions
+
+
+def test_feature_resolution_texts(tmp_path):
+    model, _ = import_proto(mnist_softmax(), tmp_path, "mnist_softmax")
+    assert resolve_expression(model, ("mnist_softmax.onnx",)) == ("default.add", None)
+    assert resolve_expression(model, ("mnist_softmax.onnx", "add")) == ("default.add", None)
+    assert resolve_expression(model, ("mnist_softmax.onnx", "default")) == ("default.add", None)
+    assert resolve_expression(model, ("mnist_softmax.onnx", "default", "add")) == ("default.add", None)
+    name, problem = resolve_expression(model, ("mnist_softmax.onnx", "y"), feature_text='onnx("mnist_softmax.onnx","y")')
+    assert name is None and problem.message == (
+        'Could not use Onnx model from onnx("mnist_softmax.onnx","y"): No expressions named \'y\' in model '
+        "'mnist_softmax.onnx'. Available expressions: default.add")
+    _, problem = resolve_expression(model, ("mnist_softmax.onnx", "default", "x"))
+    assert problem.message == "No expression 'default.x' in model 'mnist_softmax.onnx'. Available expressions: default.add"
+    _, problem = resolve_expression(model, ("m.onnx", "a", "b", "c"))
+    assert problem.code == "AK449"
+
+
+def test_model_info_keeps_symbolic_sizes(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(mnist_softmax("batch"), str(path))
+    info = onnx_model_info(path, tmp_path)
+    assert info.input_names() == ["Placeholder:0"] and info.output_names() == ["add:0"]
+    assert info.inputs[0].sizes == ("batch", 784)
+    assert info.inputs[0].describe() == "float[batch,784]"
+    assert str(info.inputs[0].vespa_type(runtime=True)) == "tensor<float>(d0[],d1[784])"
+    assert str(info.inputs[0].vespa_type()) == "tensor<float>(d0[1],d1[784])"
+
+
+def test_import_model_dispatches_by_format(tmp_path):
+    (tmp_path / "models").mkdir()
+    path = tmp_path / "models" / "mnist.onnx"
+    onnx.save(mnist_softmax(), str(path))
+    model = import_model(ModelSource("mnist", path, "onnx"), tmp_path)
+    assert model.ok and model.path == "mnist.onnx" and model.format == "onnx"
