@@ -7,6 +7,7 @@ user's other caches (keyed by grammar text and Lark version) and `appkit validat
 from __future__ import annotations
 
 import hashlib
+import copyreg
 import io
 import os
 import pickle
@@ -20,6 +21,7 @@ from typing import Any, Iterator
 import lark
 from lark import Lark
 from lark.lexer import Lexer, LexerState
+from lark.parsers.lalr_analysis import Action
 
 from appkit.resources import grammar_path
 
@@ -87,7 +89,12 @@ def load_parser(filename: str, **options: Any) -> Lark:
 def _save(parser: Lark, paths: list[Path], stem: str) -> None:
     module, parser.lexer_conf.re_module = parser.lexer_conf.re_module, None  # modules do not pickle
     try:
-        data = b"P" + pickle.dumps(parser, protocol=pickle.HIGHEST_PROTOCOL)
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        # the LALR driver tests `action is Shift`: pickle Lark's Shift/Reduce by reference, not by value
+        pickler.dispatch_table = {**copyreg.dispatch_table, Action: lambda action: action.name}
+        pickler.dump(parser)
+        data = b"P" + buffer.getvalue()
     except (TypeError, pickle.PicklingError):  # Lark's own lexers hold more modules: use Lark's format
         parser.lexer_conf.re_module = module
         buffer = io.BytesIO()

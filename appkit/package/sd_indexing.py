@@ -110,7 +110,7 @@ def _node(item: Tree | Token, offset: int, span_at: Callable[[int], Span]) -> In
         return IndexingNode("token", span_at(offset + (item.start_pos or 0)), str(item))
     start = _first_offset(item)
     span = span_at(offset + start)
-    data = item.data
+    data = str(item.data)  # a Token("RULE", ...) in a freshly built parser, a str in a loaded one
     tokens = [c for c in item.children if isinstance(c, Token)]
     trees = [c for c in item.children if isinstance(c, Tree)]
     children = tuple(_node(t, offset, span_at) for t in trees)
