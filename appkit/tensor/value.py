@@ -286,6 +286,9 @@ class Tensor:
 
     def __repr__(self) -> str:
         from appkit.tensor.literal import format_tensor
+        if self.size > 64:  # keep assertion messages and logs readable
+            head = ", ".join(f"{v:g}" for v in self.cells_array.reshape(-1)[:8].tolist())
+            return f"Tensor({self.type}: {len(self.labels)} subspaces, {self.size} cells [{head}, ...])"
         return f"Tensor({format_tensor(self)})"
 
     def __str__(self) -> str:
