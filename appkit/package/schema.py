@@ -16,6 +16,8 @@ from appkit.tensor.type import TensorType
 PRIMITIVE_TYPES = frozenset({"bool", "byte", "int", "long", "string", "float", "double", "uri", "predicate",
                              "raw", "tag", "position", "float16"})
 SettingValue = Union[str, int, float, bool, None]
+# `expression: file:NAME` (group 1: NAME); the loader appends `.expression` when missing
+FILE_REFERENCE = re.compile(r"^file\s*:\s*(\S+)$")
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,8 @@ class ExpressionText:
     @property
     def file_reference(self) -> str | None:
         """NAME of `expression: file:NAME` (the loader appends `.expression` when missing)."""
-        if self.text.startswith("file:"):
-            return self.text[5:].strip()
-        return None
+        match = FILE_REFERENCE.match(self.text.strip())
+        return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
