@@ -84,6 +84,8 @@ def evaluate_imported(model: ImportedModel, expression: str, inputs: Mapping[str
 
     values: dict[str, Any] = {f"constant({n})": t for n, t in model.constants.items()}
     for name, model_input in model.inputs.items():
+        if name not in inputs:  # another signature's input: this output does not need it
+            continue
         array = np.asarray(inputs[name])
         dims = [Dimension(f"d{i}", int(s)) for i, s in enumerate(array.shape)]
         type_ = TensorType(dims, model_input.type.cell_type)

@@ -21,6 +21,7 @@ from appkit.importers.tensorflow.savedmodel import SavedModelFile
 Tensor = tuple[str, int]  # (node name, output index)
 
 CALL_OPS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
+IF_OPS = frozenset({"If", "StatelessIf"})  # TF2's tf.cond: a call of then_branch or else_branch
 VARIABLE_OPS = frozenset({"Variable", "VariableV2", "VarHandleOp"})
 
 
@@ -193,7 +194,8 @@ class _Builder:
 
     def build(self) -> Graph:
         # Top-level names win: inlined function bodies are renamed around them, never the reverse.
-        self.reserved = {node_def.name for node_def in self.model.meta_graph.graph_def.node}
+        self._top_level = {node_def.name: node_def for node_def in self.model.meta_graph.graph_def.node}
+        self.reserved = set(self._top_level)
         for node_def in self.model.meta_graph.graph_def.node:
             inputs = [_graph_ref(i) for i in node_def.input if not i.startswith("^")]
             control = [i[1:] for i in node_def.input if i.startswith("^")]
@@ -212,10 +214,39 @@ class _Builder:
             function_name = node_def.attr["f"].func.name
         elif node_def.op in self.signatures.functions:
             function_name = node_def.op
+        elif node_def.op in IF_OPS and inputs:
+            predicate = self._constant_value(inputs[0])
+            if predicate is not None:  # a constant condition picks its branch at import time
+                branch = "then_branch" if bool(np.asarray(predicate).reshape(-1)[0]) else "else_branch"
+                function_name = node_def.attr[branch].func.name
+                inputs = inputs[1:]
         if function_name is not None:
             self._inline(name, function_name, inputs, depth)
             return
         self.graph.nodes[name] = Node(name, node_def.op, inputs, node_def.attr, control)
+
+    def _constant_value(self, tensor: Tensor) -> Any:
+        """The value of a tensor that a Const (through Identity/PlaceholderWithDefault) produces, if any."""
+        for _ in range(100):
+            name = self.graph.resolve(tensor)[0]
+            node = self.graph.nodes.get(name)
+            if node is not None:
+                op, first = node.op, (node.inputs[0] if node.inputs else None)
+                value = node.attr("value") if op == "Const" else None
+            else:  # a top-level node not added yet (graph_def order is not topological)
+                raw = self._top_level.get(name)
+                if raw is None:
+                    return None
+                op = raw.op
+                data = [i for i in raw.input if not i.startswith("^")]
+                first = _graph_ref(data[0]) if data else None
+                value = decode_attr(raw.attr["value"]) if op == "Const" else None
+            if op == "Const":
+                return value
+            if op not in ("Identity", "PlaceholderWithDefault") or first is None:
+                return None
+            tensor = first
+        return None
 
     def _unique(self, name: str, prefix: str) -> str:
         """Keep inner node names (they name constants and functions) unless they clash."""
@@ -266,20 +297,55 @@ class _Builder:
 
     def _tag_variables(self) -> None:
         checkpoint = self.model.checkpoint
+        if checkpoint is None:
+            return
+        restored = self._restored_keys()
         by_full_name: dict[str, str] = {}
         if self.model.object_graph is not None:
             for obj in self.model.object_graph.nodes:
                 for attribute in obj.attributes:
                     if attribute.name == "VARIABLE_VALUE":
-                        by_full_name[attribute.full_name] = attribute.checkpoint_key
+                        by_full_name.setdefault(attribute.full_name, attribute.checkpoint_key)
         for node in self.graph.nodes.values():
             if node.op not in VARIABLE_OPS:
                 continue
             shared = node.attr("shared_name") or ""
-            for candidate in (shared, node.name, by_full_name.get(shared), by_full_name.get(node.name)):
-                if candidate and checkpoint is not None and candidate in checkpoint:
+            for candidate in (restored.get(node.name), shared, node.name, by_full_name.get(shared),
+                              by_full_name.get(node.name)):
+                if candidate and candidate in checkpoint:
                     node.variable = candidate
                     break
+
+    def _restored_keys(self) -> dict[str, str]:
+        """Variable node -> checkpoint key, read off the model's own restore graph (RestoreV2 feeding
+        Assign/AssignVariableOp): what TensorFlow itself runs to load the variables."""
+        graph = self.graph
+        keys: dict[str, str] = {}
+        for node in graph.nodes.values():
+            if node.op not in ("Assign", "AssignVariableOp") or len(node.inputs) < 2:
+                continue
+            target = self._through_identities(node.inputs[0])
+            source = self._through_identities(node.inputs[1])
+            restore = graph.nodes.get(source[0])
+            if target is None or source is None or restore is None or restore.op not in ("RestoreV2", "Restore"):
+                continue
+            names_node = graph.producer(restore.inputs[1]) if len(restore.inputs) > 1 else None
+            names = names_node.attr("value") if names_node is not None and names_node.op == "Const" else None
+            if names is not None and source[1] < names.size:
+                raw = names.reshape(-1)[source[1]]
+                keys[target[0]] = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+        return keys
+
+    def _through_identities(self, tensor: Tensor) -> Tensor | None:
+        for _ in range(100):
+            tensor = self.graph.resolve(tensor)
+            node = self.graph.nodes.get(tensor[0])
+            if node is None:
+                return None
+            if node.op not in ("Identity", "IdentityN") or not node.inputs:
+                return tensor
+            tensor = node.inputs[tensor[1] if node.op == "IdentityN" else 0]
+        return None
 
 
 def build_graph(model: SavedModelFile) -> Graph:

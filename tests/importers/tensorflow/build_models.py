@@ -167,14 +167,48 @@ def keras3() -> None:
     keras.utils.set_random_seed(5)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(6, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
-    directory = OUT / "keras3"
-    tf.saved_model.save(model, str(directory))
-    loaded = tf.saved_model.load(str(directory))
-    fn = loaded.signatures["serving_default"]
-    key = list(fn.structured_input_signature[1])[0]
-    spec = fn.structured_input_signature[1][key]
-    inputs = {key: (_Spec(spec.shape), "float")}
-    record("keras3", "serving_default", inputs, fn.structured_outputs,
+    tf.saved_model.save(model, str(OUT / "keras3"))
+    record_tf2("keras3")
+
+
+def keras_export() -> None:
+    """Keras 3 `model.export`: exact gelu (Erf/Erfc), batch norm, dropout and layer norm in inference."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((6,), name="features")
+    h = keras.layers.Dense(5, activation="gelu")(inputs)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.Dropout(0.3)(h)
+    h = keras.layers.LayerNormalization()(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="sigmoid")(h))
+    model.export(str(OUT / "keras_export"))
+    record_tf2("keras_export")
+
+
+def tf_module() -> None:
+    """A tf.Module whose function has a tf.cond with a constant condition (TF2 `StatelessIf`)."""
+
+    class Scorer(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(RNG.normal(size=(4, 3)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            y = tf.matmul(x, self.w)
+            return {"y": tf.cond(tf.constant(True), lambda: tf.nn.relu(y), lambda: y * 2),
+                    "z": tf.reduce_sum(y, axis=1)}
+
+    module = Scorer()
+    tf.saved_model.save(module, str(OUT / "tf_module"), signatures={"serving_default": module.__call__})
+    record_tf2("tf_module")
+
+
+def record_tf2(name: str) -> None:
+    """Record the serving_default signature of a TF2 SavedModel as TensorFlow runs it."""
+    fn = tf.saved_model.load(str(OUT / name)).signatures["serving_default"]
+    inputs = {key: (_Spec(spec.shape), "float") for key, spec in fn.structured_input_signature[1].items()}
+    record(name, "serving_default", inputs, fn.structured_outputs,
            lambda feed: {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feed.items()}).items()})
 
 
@@ -221,6 +255,8 @@ def main() -> None:
     for name, build in ONE_NODE_CASES.items():
         save_tf1(f"op_{name}", build)
     keras3()
+    keras_export()
+    tf_module()
     (OUT / "manifest.json").write_text(json.dumps(MANIFEST, indent=1))
 
 

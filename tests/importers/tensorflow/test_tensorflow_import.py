@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from appkit.cli.main import main
-from appkit.cli.verify import errors, evaluate_imported
+from appkit.cli.verify import errors, evaluate_imported, signature_input_functions
 from appkit.expr import ir
 from appkit.importers.tensorflow import protos
 from appkit.importers.tensorflow.checkpoint import Checkpoint
@@ -54,8 +54,8 @@ def check_against_tensorflow(models: Path, name: str) -> None:
     assert model.ok, [str(d) for d in model.diagnostics]
     data = np.load(models / f"{name}.npz")
     for case in (0, 1):  # Vespa's deterministic input, then a random batch
-        feed = {key: data[f"{case}/in/{key}"] for key in info["inputs"]}
-        inputs = bind_inputs(model, feed)
+        functions = signature_input_functions(str(models / name))[info["signature"]]
+        inputs = {functions[key]: data[f"{case}/in/{key}"] for key in info["inputs"]}
         for key in info["outputs"]:
             actual = evaluate_imported(model, f"{info['signature']}.{key}", inputs)
             expected = data[f"{case}/out/{key}"]
@@ -63,16 +63,9 @@ def check_against_tensorflow(models: Path, name: str) -> None:
             assert rel_err <= TOLERANCE, f"{name} case {case} output {key}: abs {abs_err} rel {rel_err}"
 
 
-def bind_inputs(model, feed: dict) -> dict:
-    """Signature keys to the input functions: one input binds directly; otherwise by placeholder name."""
-    if len(feed) == 1 and len(model.inputs) == 1:
-        return {next(iter(model.inputs)): next(iter(feed.values()))}
-    return {fn: feed[key] for fn in model.inputs for key in feed if fn == key}
-
-
 @needs_tf
 @pytest.mark.parametrize("name", ["softmax_pb", "softmax_pbtxt", "deep", "batch_norm", "dropout", "frozen",
-                                  "resource", "keras3"])
+                                  "resource", "keras3", "keras_export", "tf_module"])
 def test_model_equals_tensorflow(models, name):
     check_against_tensorflow(models, name)
 

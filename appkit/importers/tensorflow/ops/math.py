@@ -68,3 +68,9 @@ def cast_op(node: Any, inputs: Sequence[Operand]) -> Operand:
     if target not in NUMPY_OF:
         raise lower.ConversionError(f"Cast in {node.name}: casting to this type is not supported")
     return cast(inputs[0], np.dtype(NUMPY_OF[target]))
+
+
+@TF.register("Erfc")
+def erfc(node: Any, inputs: Sequence[Operand]) -> Operand:
+    # 1 - erf(x): Keras' exact gelu writes it
+    return lower.binary(lower.constant(np.float32(1.0)), lower.unary(inputs[0], "erf"), "sub")
