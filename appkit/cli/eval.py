@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Mapping, TextIO
 
 from appkit.diagnostics import AppkitError, Diagnostic, rule
 from appkit.source import SourceFile, Span
@@ -98,7 +98,12 @@ def _is_json(text: str) -> bool:
 
 
 def run_expression(text: str, value_args: list[str], seed: int | None, as_json: bool, out: TextIO,
-                   err: TextIO) -> int:
+                   err: TextIO, *, functions: Mapping[str, Any] | None = None,
+                   known_values: Mapping[str, Any] | None = None,
+                   known_types: Mapping[str, Any] | None = None) -> int:
+    """Evaluate `text` with NAME=VALUE arguments. `functions` (name -> (params, body)), `known_values`
+    (constants) and `known_types` (declared inputs and attributes) are where a rank profile plugs in,
+    for `--app PATH --profile NAME`; values given on the command line take precedence."""
     from appkit.expr.evaluate import EvalContext, evaluate
     from appkit.expr.parse import parse_expression
     from appkit.expr.typecheck import TypeContext, check_types
@@ -135,13 +140,15 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
     if diagnostics:
         _report(diagnostics, sources, err)
         return 2 if unreadable else 1
-    _, type_errors = check_types(expr, TypeContext(features={k: v.type for k, v in values.items()}),
-                                 path=EXPRESSION_PATH)
+    types = dict(known_types or {})
+    types.update({k: v.type for k, v in (known_values or {}).items()})
+    types.update({k: v.type for k, v in values.items()})
+    _, type_errors = check_types(expr, TypeContext(features=types, functions=functions or {}), path=EXPRESSION_PATH)
     if type_errors:
         _report(type_errors, sources, err)
         return 1
     try:
-        result = evaluate(expr, EvalContext(values, seed=seed))
+        result = evaluate(expr, EvalContext({**(known_values or {}), **values}, functions or {}, seed))
     except AppkitError as e:
         _report(list(e.diagnostics), sources, err)
         return 1

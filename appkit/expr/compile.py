@@ -539,6 +539,20 @@ class _Builder:
         other = self.binary(cond, b, lambda m, y: np.where(_truth(m), 0, y), None)
         return self.binary(picked, other, np.add, np.add, True)
 
+    def _In(self, node: ir.In, env: Mapping[str, _Value]) -> _Value:
+        items = [self.compile(i, env) for i in node.items]
+        if any(i.batched or not isinstance(i.const, float) for i in items):
+            raise _Unsupported("'in' with per-document items")
+        values = np.array([i.const for i in items])
+        return self.unary(self.compile(node.arg, env),
+                          lambda a: (a[..., None] == values).any(axis=-1).astype(a.dtype), None)
+
+    def _Switch(self, node: ir.Switch, env: Mapping[str, _Value]) -> _Value:
+        chain = node.default  # switch is a chain of ifs on equality
+        for case, result in reversed(node.cases):
+            chain = ir.If(ir.BinaryOp("==", node.subject, case, span=node.span), result, chain, span=node.span)
+        return self.compile(chain, env)
+
     def _Call(self, node: ir.Call, env: Mapping[str, _Value]) -> _Value:
         arity = fn.math_arity(node.name)
         if arity is not None:

@@ -490,6 +490,8 @@ class _Checker:
             self.error(AK350, f"unknown function '{node.name}'", node, where)
             return None
         try:
+            if node.name == "top" and not self.top_arguments_fit(node, scope, where):
+                return None
             lowered = fn.lower_call(node)
             if lowered is not None:
                 return self.infer(lowered, scope, where)
@@ -503,6 +505,19 @@ class _Checker:
             code = AK343 if "dimension name" in str(e) else AK342 if "takes" in str(e) else AK350
             self.error(code, str(e), e.node, where, e.hint)
             return None
+
+    def top_arguments_fit(self, node: ir.Call, scope: Scope, where: Span | None) -> bool:
+        """Vespa's Top: n is a number and the input a sparse tensor (checked before lowering, so the
+        error speaks of top and not of the primitives it becomes)."""
+        if len(node.args) != 2:
+            return True  # the argument count is reported by the lowering
+        n_ok = self.scalar(node.args[0], scope, where, "the n of top(n, t)")
+        t = self.infer(node.args[1], scope, where)
+        if t is not None and not t.is_sparse:
+            self.error(AK350, f"top(n, t) needs a sparse tensor (mapped dimensions only), but t has type {t}",
+                       node.args[1], where, "top picks cells of mapped tensors; use argmax for indexed ones")
+            return False
+        return n_ok and t is not None
 
     def math_call(self, node: ir.Call, arity: int, scope: Scope, where: Span | None) -> TensorType | None:
         if arity == 2 and len(node.args) == 2 and node.name in ("max", "min"):

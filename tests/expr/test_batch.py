@@ -166,6 +166,12 @@ def test_inputs_are_never_overwritten() -> None:
         np.testing.assert_array_equal(batch[k], before[k])
 
 
+def test_decision_trees_run_vectorised() -> None:
+    # the shape of converted GBDT models: nested ifs on per-document numbers, 'in' and switch
+    assert_same("if(sum(attribute(b)) < 0.3, if(reduce(attribute(a), max) in [1, 2], 0.5, -1), "
+                "switch(sum(attribute(b)) > 1) { case 1: sum(attribute(a)), case 0: 2, default: 3 })")
+
+
 def test_what_cannot_be_vectorised_falls_back_per_document() -> None:
     got = assert_same("map(attribute(b), f(v)(sum(tensor(i[3])(v * i))))", vectorised=False)
     assert got.shape == (7, 4)
