@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ AK404 = rule("AK404", "TensorFlow signature tensor unusable",
 # TF dtypes that are floating point in the model; everything else computes as float cells
 _DOUBLE_TYPES = {2}
 CONSTANT_OPS = frozenset({"Const", "HostConst"})
+_NOT_NUMERIC = frozenset({7, 8, 18, 20, 21})  # string, complex, resource, variant
 
 
 def cell_type_of_dtype(dtype: int) -> CellType:
@@ -251,6 +253,8 @@ def import_tensorflow_model(model_dir: Path, name: str) -> ImportedModel:
     for problem in graph.problems:
         model.diagnostics.append(_diagnostic(AK400, problem, saved.graph_file))
     builder.finish()
+    if saved.graph_file.suffix == ".pbtxt":
+        model.diagnostics[:] = _locate_in_text(model.diagnostics, saved.graph_file)
     for variable in model.variables:
         LOG.info(variable.log_line())
     kept = {v.framework_name for v in model.variables}
@@ -278,6 +282,8 @@ def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Gr
                 problem = f"names '{spec.tensor}', which is not in the graph"
             elif spec.shape is None:
                 problem = "has unknown rank; a ranking input needs a known rank (e.g. shape=[None, 784])"
+            elif spec.dtype in _NOT_NUMERIC:
+                problem = f"has type {data_type_name(spec.dtype)}, which cannot be a Vespa tensor"
             if problem:
                 builder.model.diagnostics.append(_diagnostic(
                     AK404, f"signature '{signature.key}' input '{key}' {problem}", saved.graph_file))
@@ -301,6 +307,30 @@ def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Gr
 def _tensor(text: str) -> Tensor:
     name, _, index = text.partition(":")
     return name, int(index) if index.isdigit() else 0
+
+
+def _locate_in_text(diagnostics: list[Diagnostic], graph_file: Path) -> list[Diagnostic]:
+    """Point diagnostics about a node at the line defining it in a .pbtxt (`name: "<node>"`)."""
+    lines: dict[str, int] = {}
+    try:
+        text = graph_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return diagnostics
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith('name: "'):
+            lines.setdefault(stripped[7:-1], number)
+    located = []
+    for d in diagnostics:
+        span = d.span
+        if span is not None and span.line == 1 and span.path == str(graph_file):
+            for quoted in re.findall(r"'([^']+)'", d.message):
+                if quoted in lines:
+                    column = text.splitlines()[lines[quoted] - 1].index("name:") + 1
+                    d = Diagnostic(d.code, d.message, Span(span.path, lines[quoted], column), d.hint, d.severity)
+                    break
+        located.append(d)
+    return located
 
 
 def data_type_name(dtype: int) -> str:

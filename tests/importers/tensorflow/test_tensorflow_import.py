@@ -203,6 +203,19 @@ def test_unsupported_ops_are_reported_once_per_op_type_with_every_node(tmp_path)
     assert any("Reshape" in m and "'r'" in m and "Shape input must be a constant" in m for m in messages)
 
 
+def test_diagnostics_in_a_pbtxt_point_at_the_node(tmp_path):
+    from google.protobuf import text_format
+
+    binary = _graph_model(tmp_path / "b", [("c1", "Conv2D", ["x"]), ("y", "Relu", ["c1"])])
+    saved = protos.parse_binary(protos.SavedModel, (binary / "saved_model.pb").read_bytes())
+    (tmp_path / "t").mkdir()
+    graph_file = tmp_path / "t" / "saved_model.pbtxt"
+    graph_file.write_text(text_format.MessageToString(saved))
+    (diagnostic,) = import_tensorflow_model(tmp_path / "t", "t").diagnostics
+    line = graph_file.read_text().splitlines()[diagnostic.span.line - 1]
+    assert line.strip() == 'name: "c1"' and diagnostic.span.path == str(graph_file)
+
+
 def test_unreadable_model_is_a_diagnostic_not_an_exception(tmp_path):
     (tmp_path / "saved_model.pb").write_bytes(b"\x0a\xff\xff garbage")
     model = import_tensorflow_model(tmp_path, "broken")
