@@ -27,6 +27,9 @@ from appkit.tensor.value import Tensor, to_cell_dtype
 Array = np.ndarray
 
 
+_PROGRAM_CACHE = 8  # programs kept per plan (one per input shapes and set of constant objects)
+
+
 class _Unsupported(Exception):
     """A construct the vectorised compiler does not handle on the document side."""
 
@@ -588,6 +591,7 @@ class _Program:
     n_slots: int
     root: _Value
     keep: tuple[Any, ...]  # the constant objects this program was built from (their ids key the cache)
+    input_dtypes: tuple[np.dtype, ...] = ()
 
 
 @dataclass
@@ -610,18 +614,21 @@ class Plan:
         arrays = [np.asarray(batch[name]) for name in self.input_types]
         key = (tuple((a.shape[1:], a.dtype.str) for a in arrays),
                tuple((k, id(v)) for k, v in constants.items()))
-        program = self._programs.get(key)
+        programs = self._programs
+        program = programs.pop(key, None) if key in programs else None
         if program is None:
             program = self._build(arrays, constants)
-            self._programs[key] = program
+            if len(programs) >= _PROGRAM_CACHE:  # e.g. a new query tensor per request: keep the recent ones
+                del programs[next(iter(programs))]
+        programs[key] = program  # most recently used last
         if program is None or not self.vectorised:
             return self._per_document(arrays, constants)
         regs: list[Any] = [None] * program.n_slots
-        for i, (a, t) in enumerate(zip(arrays, self.input_types.values())):
-            dtype = t.cell_type.numpy_dtype
+        for i, (a, dtype) in enumerate(zip(arrays, program.input_dtypes)):
             regs[i] = a if a.dtype == dtype else a.astype(dtype)
-        for kernel, out, ins in program.steps:
-            regs[out] = kernel(*[regs[i] for i in ins])
+        with np.errstate(all="ignore"):  # NaN and inf are values here, as in Vespa, not warnings
+            for kernel, out, ins in program.steps:
+                regs[out] = kernel(*[regs[i] for i in ins])
         root = program.root
         if root.batched:
             return regs[root.slot]
@@ -666,7 +673,8 @@ class Plan:
         except _Unsupported as e:
             self.vectorised, self.reason = False, str(e)
             return None
-        return _Program(builder.program(root), builder.slots, root, tuple(constants.values()))
+        dtypes = tuple(np.dtype(t.cell_type.numpy_dtype) for t in self.input_types.values())
+        return _Program(builder.program(root), builder.slots, root, tuple(constants.values()), dtypes)
 
     def _per_document(self, arrays: Sequence[Array], constants: Mapping[str, Any]) -> Array:
         context = self._context(constants)
