@@ -33,6 +33,7 @@ class ApplicationPackage:
     models: tuple[Any, ...] = ()  # appkit.importers.discovery.ModelSource (discovered, not imported)
     files: tuple[str, ...] = ()  # package-relative paths under files/, constants/ and models/
     sources: dict[str, SourceFile] = field(default_factory=dict)  # display path -> text, for snippets
+    unparsed_schemas: tuple[str, ...] = ()  # names (file stems) of .sd files that did not parse
 
     def schema(self, name: str) -> Any | None:
         for s in self.schemas:

@@ -127,7 +127,7 @@ def load_package(root: Path) -> tuple[ApplicationPackage, list[Diagnostic]]:
 
             diags.extend(check_xml_file(p, display_path(p), name))
 
-    schemas, profiles, expressions = _load_schemas(root, schema_dirs[:1], diags, sources)
+    schemas, profiles, expressions, unparsed = _load_schemas(root, schema_dirs[:1], diags, sources)
 
     query_features: dict = {}
     types_dir = root / "search" / "query-profiles" / "types"
@@ -151,7 +151,7 @@ def load_package(root: Path) -> tuple[ApplicationPackage, list[Diagnostic]]:
         for p in _files_under(root / d, root, diags)
     )
     package = ApplicationPackage(root, services, tuple(schemas), tuple(profiles), expressions,
-                                 query_features, models, files, sources)
+                                 query_features, models, files, sources, tuple(unparsed))
     return package, diags
 
 
@@ -164,7 +164,7 @@ def _remember(path: Path, sources: dict[str, SourceFile]) -> None:
 
 def _load_schemas(root: Path, schema_dirs: list[Path], diags: list[Diagnostic],
                   sources: dict[str, SourceFile]):
-    schemas, profiles, expressions = [], [], {}
+    schemas, profiles, expressions, unparsed = [], [], {}, []
     for directory in schema_dirs:
         sd_files = sorted(p for p in directory.glob("*.sd") if p.is_file())
         if not sd_files:
@@ -174,6 +174,8 @@ def _load_schemas(root: Path, schema_dirs: list[Path], diags: list[Diagnostic],
             schema = parse_schema_file(path, diags, sources)
             if schema is not None:
                 schemas.append(schema)
+            else:
+                unparsed.append(path.stem)
         for path in _files_under(directory, root, diags):
             if path.suffix == ".profile" and path.parent != directory:
                 schema_name = path.relative_to(directory).parts[0]
@@ -185,4 +187,4 @@ def _load_schemas(root: Path, schema_dirs: list[Path], diags: list[Diagnostic],
                 if source is not None:
                     expressions[source.path] = source
                     sources[source.path] = source
-    return schemas, profiles, expressions
+    return schemas, profiles, expressions, unparsed

@@ -4,6 +4,7 @@ services.xml ↔ schemas, references to global documents, imported fields, field
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from appkit.diagnostics import Diagnostic, Severity, rule
 from appkit.package.app import ApplicationPackage
@@ -96,7 +97,7 @@ def check_services_and_schemas(package: ApplicationPackage, indexes: dict[str, S
     for cluster in getattr(services, "content_clusters", ()):
         for doc in cluster.documents:
             deployed[doc.type] = doc
-            if doc.type not in indexes:
+            if doc.type not in indexes and doc.type not in package.unparsed_schemas:
                 known = ", ".join(sorted(indexes)) or "none"
                 out.append(Diagnostic(AK150, f"content cluster '{cluster.id}' deploys document type '{doc.type}', "
                                       f"but no schema defines it (schemas: {known})", doc.span,
@@ -104,7 +105,8 @@ def check_services_and_schemas(package: ApplicationPackage, indexes: dict[str, S
     if not getattr(services, "content_clusters", ()):
         return out
     for schema in package.schemas:
-        if schema.document is not None and schema.name not in deployed and not schema.document_only:
+        misnamed = Path(schema.source_path).stem != schema.name  # reported by the parser already
+        if schema.document is not None and schema.name not in deployed and not schema.document_only and not misnamed:
             out.append(Diagnostic(AK151, f"schema '{schema.name}' is not deployed: no content cluster in "
                                   "services.xml lists it", schema.span,
                                   hint=f'add <document type="{schema.name}" mode="index"/> to <documents>'))
@@ -176,9 +178,9 @@ def _import_rules(schema: Schema, ix: SchemaIndex, indexes: dict[str, SchemaInde
     for imp in schema.imported_fields:
         ref_field = ix.fields.get(imp.reference_field)
         if ref_field is None or ref_field.type is None or ref_field.type.kind != "reference":
-            what = "has no field" if ref_field is None else f"has field '{imp.reference_field}' of type {ref_field.type}, not a reference"
-            out.append(Diagnostic(AK153, f"import field {imp.reference_field}.{imp.target_field}: schema "
-                                  f"'{schema.name}' {what} named '{imp.reference_field}'", imp.span,
+            what = (f"schema '{schema.name}' has no field '{imp.reference_field}'" if ref_field is None else
+                    f"field '{imp.reference_field}' is a {ref_field.type}, not a reference to another document")
+            out.append(Diagnostic(AK153, f"import field {imp.reference_field}.{imp.target_field}: {what}", imp.span,
                                   hint=f"add `field {imp.reference_field} type reference<TARGET> {{ indexing: attribute }}` to the document"))
             continue
         target = indexes.get(ref_field.type.name)

@@ -80,7 +80,7 @@ class ModelResolver:
 
             iface = load_interface(source, self.package.root, self.use_cache)
             self._interfaces[source.name] = iface
-            self.diagnostics.extend(iface.diagnostics)
+            self.diagnostics.extend(_displayed(d, self.package.root) for d in iface.diagnostics)
         return self._interfaces[source.name]
 
     def available(self) -> str:
@@ -106,6 +106,8 @@ class ModelResolver:
             return key, None, None, [Diagnostic(AK480, f"Could not use {framework} model from {shown}: No model "
                                                 f"'{args[0]}' is available. Available models: {self.available()}",
                                                 span, hint="put the model under models/ and name its path below models/")]
+        if not model.outputs and any(d.level.value == "error" for d in model.diagnostics):
+            return key, None, None, []  # the import problems are reported; no output to resolve
         name, error = select_expression(model, args)
         if error:
             return key, None, model, [Diagnostic(AK481, f"Could not use {framework} model from {shown}: {error}", span,
@@ -151,3 +153,16 @@ def check_model_inputs(model: ModelInterface, node: ir.Feature, where: Span, pro
                                       hint=f"make function '{v.vespa_name}' return {v.type} (TensorFlow variable "
                                            f"{v.framework_name})"))
     return out
+
+
+def _displayed(d: Diagnostic, root: Path) -> Diagnostic:
+    """An import diagnostic's package-relative path as the user sees it (relative to the working directory)."""
+    from dataclasses import replace
+
+    from appkit.package.app import display_path
+
+    if d.span is None or Path(d.span.path).is_absolute() or (root / d.span.path).exists() is False:
+        return d
+    if Path(d.span.path).resolve() == (root / d.span.path).resolve():
+        return d
+    return replace(d, span=replace(d.span, path=display_path(root / d.span.path)))

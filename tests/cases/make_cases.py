@@ -1,5 +1,7 @@
 """Materialise tests/cases/{valid,invalid}/<name>/ from one base package and one mutation each.
 
+Run: python tests/cases/make_cases.py tests/cases tests/cases/models
+
 Expected diagnostics are written by hand as (code, file, marker): the marker's first occurrence in
 the final file gives line and column, so expectations never come from appkit's own output.
 """
@@ -114,14 +116,28 @@ I = "schemas/item.sd"
 S = "schemas/shared.sd"
 X = "services.xml"
 
-# name -> (file overrides, [(code, file, marker)])
+# name -> (file overrides, [(code, file, marker)]); a marker None means line 1, column 1 of the file
 INVALID = {
+    "schema_missing_brace": ({I: sub("        field popularity type double {\n", "        field popularity type double\n")},
+                             [("AK200", I, "indexing: attribute | summary")]),
+    "schema_name_not_file_name": ({I: sub("schema item {", "schema items {")}, [("AK202", I, None)]),
+    "expression_syntax_error": ({I: sub("similarity + attribute(popularity)", "similarity + (attribute(popularity)")},
+                                [("AK301", I, "\n        }\n    }\n\n    rank-profile weighted")]),
+    "services_not_well_formed": ({X: sub("</content>", "</contents>", SERVICES)}, [("AK100", X, "</contents>")]),
+    "services_unknown_element": ({X: sub("<search/>", "<searcher/>", SERVICES)}, [("AK110", X, "<searcher/>")]),
+    "services_bad_document_mode": ({X: sub('<document type="item" mode="index"/>', '<document type="item" mode="indexed"/>', SERVICES)},
+                                   [("AK114", X, 'mode="indexed"')]),
+    "query_profile_type_bad_tensor": ({"search/query-profiles/types/root.xml": '<query-profile-type id="root">\n    <field name="ranking.features.query(q)" type="tensor&lt;float&gt;(x[four])"/>\n</query-profile-type>\n'},
+                                      [("AK140", "search/query-profiles/types/root.xml", 'type="tensor')]),
+    "model_unsupported_op": ({**with_onnx(), "models/scorer.onnx": "@unsupported.onnx"}, [("AK440", "models/scorer.onnx", None)]),
+    "schemas_and_searchdefinitions": ({"searchdefinitions/extra.sd": "schema extra {\n    document extra {\n    }\n}\n"},
+                                      [("AK011", "searchdefinitions", None)]),
     "services_unknown_document": ({X: sub('<document type="item" mode="index"/>', '<document type="item" mode="index"/>\n            <document type="nosuch" mode="index"/>', SERVICES)},
                                   [("AK150", X, '<document type="nosuch"')]),
     "schema_not_deployed": ({X: sub('\n            <document type="shared" mode="index" global="true"/>', '', SERVICES)},
                             [("AK151", S, "schema shared")]),
     "reference_not_global": ({X: sub(' global="true"', '', SERVICES)}, [("AK152", I, "field shared_ref")]),
-    "import_through_non_reference": ({I: sub("import field shared_ref.weights as weights {}", "import field title.weights as tweights {}")},
+    "import_through_non_reference": ({I: sub("import field shared_ref.weights as weights {}", "import field shared_ref.weights as weights {}\n    import field title.weights as tweights {}")},
                                      [("AK153", I, "import field title")]),
     "import_target_not_attribute": ({I: sub("import field shared_ref.weights as weights {}", "import field shared_ref.weights as weights {}\n    import field shared_ref.note as note {}")},
                                     [("AK153", I, "import field shared_ref.note")]),
@@ -161,9 +177,9 @@ INVALID = {
     "reduce_unknown_dimension": ({I: sub("sum(query(q) * attribute(embedding))", "reduce(query(q) * attribute(embedding), sum, y)")},
                                  [("AK341", I, "reduce(query(q)")]),
     "softmax_missing_dimension": ({I: sub("sum(query(q) * attribute(embedding))", "sum(softmax(query(q) * attribute(embedding)))")},
-                                  [("AK342", I, "softmax(")]),
+                                  [("AK304", I, "softmax(")]),
     "lambda_arity": ({I: sub("sum(query(q) * attribute(embedding))", "sum(map(attribute(embedding), f(a,b)(a + b)))")},
-                     [("AK344", I, "map(attribute(embedding)")]),
+                     [("AK304", I, "f(a,b)(a + b)")]),
     "tensor_condition": ({I: sub("expression: similarity + attribute(popularity)", "expression: if(attribute(embedding) > 0, 1, 2)")},
                          [("AK345", I, "attribute(embedding) > 0")]),
     "recursive_function": ({I: sub("expression: sum(query(q) * attribute(embedding))", "expression: similarity + 1")},
@@ -183,20 +199,6 @@ INVALID = {
     "model_feature_bad_arguments": ({I: sub("first-phase {\n            expression: similarity", "first-phase {\n            expression: sum(onnx_vespa(\"a.onnx\", \"b\", \"c\", \"d\")) + similarity")},
                                     [("AK482", I, 'onnx_vespa("a.onnx"')]),
 }
-
-# Cases whose expected codes come from the parsers (filled in below when those codes are known).
-PARSER_CASES = {
-    "schema_missing_brace": ({I: sub("        field popularity type double {\n", "        field popularity type double\n")}, "schemas/item.sd"),
-    "schema_name_not_file_name": ({I: sub("schema item {", "schema items {")}, "schemas/item.sd"),
-    "expression_syntax_error": ({I: sub("similarity + attribute(popularity)", "similarity + (attribute(popularity)")}, "schemas/item.sd"),
-    "services_not_well_formed": ({X: sub("</content>", "</contents>", SERVICES)}, "services.xml"),
-    "services_unknown_element": ({X: sub("<search/>", "<searcher/>", SERVICES)}, "services.xml"),
-    "services_bad_document_mode": ({X: sub('mode="index"/>', 'mode="indexed"/>', SERVICES)}, "services.xml"),
-    "query_profile_type_bad_tensor": ({"search/query-profiles/types/root.xml": '<query-profile-type id="root">\n    <field name="ranking.features.query(q)" type="tensor<float>(x[four])"/>\n</query-profile-type>\n'.replace("<float>", "&lt;float&gt;")}, "search/query-profiles/types/root.xml"),
-    "model_unsupported_op": ({**with_onnx(), "models/scorer.onnx": "@unsupported.onnx"}, "models/scorer.onnx"),
-    "schemas_and_searchdefinitions": ({"searchdefinitions/extra.sd": "schema extra {\n    document extra {\n    }\n}\n"}, "searchdefinitions"),
-}
-
 
 def write_case(directory, overrides, models_dir):
     files = dict(BASE)
@@ -230,13 +232,10 @@ def main():
         files = write_case(OUT / "invalid" / name, overrides, models_dir)
         out = []
         for code, rel, marker in expected:
-            line, col = locate(files[rel], marker)
+            line, col = (1, 1) if marker is None else locate(files[rel], marker)
             out.append({"code": code, "path": rel, "line": line, "column": col})
         (OUT / "invalid" / name / "expected.json").write_text(json.dumps({"diagnostics": out}, indent=2) + "\n")
-    for name, (overrides, rel) in PARSER_CASES.items():
-        write_case(OUT / "invalid" / name, overrides, models_dir)
-        (OUT / "invalid" / name / "expected.json").write_text(json.dumps({"diagnostics": [], "path": rel}, indent=2) + "\n")
-    print(len(INVALID) + len(PARSER_CASES), "invalid cases")
+    print(len(INVALID), "invalid cases")
 
 
 main()
