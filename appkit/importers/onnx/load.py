@@ -51,7 +51,7 @@ def load_onnx(path: Path, package_root: Path | None, display: str) -> tuple[Load
         except Exception:  # leave them: their ops are then reported as unsupported
             pass
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto)
+        inferred = onnx.shape_inference.infer_shapes(_without_large_values(proto))
     except Exception:  # shape inference is a help, not a requirement
         inferred = proto
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
@@ -62,6 +62,39 @@ def load_onnx(path: Path, package_root: Path | None, display: str) -> tuple[Load
     for init in proto.graph.initializer:
         types[init.name] = init.data_type
     return LoadedModel(proto, int(opset), types), []
+
+
+def _without_large_values(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy for shape inference whose large initializers are typed inputs instead: inference needs
+    their types and shapes, not their values (small ones stay, they may be shapes), and copying the
+    weights is most of its cost."""
+    light = onnx.ModelProto()
+    for field_ in ("ir_version", "opset_import", "functions", "producer_name", "domain", "model_version"):
+        if field_ in ("opset_import", "functions"):
+            getattr(light, field_).extend(getattr(proto, field_))
+        else:
+            setattr(light, field_, getattr(proto, field_))
+    graph = light.graph
+    source = proto.graph
+    graph.name = source.name
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.value_info.extend(source.value_info)
+    declared = {vi.name for vi in source.input}
+    for init in source.initializer:
+        if _element_count(init) <= 1024:
+            graph.initializer.append(init)
+        elif init.name not in declared:
+            graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    return light
+
+
+def _element_count(tensor: onnx.TensorProto) -> int:
+    count = 1
+    for d in tensor.dims:
+        count *= d
+    return count
 
 
 def _all_tensors(proto: onnx.ModelProto):
