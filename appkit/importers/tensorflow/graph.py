@@ -16,7 +16,7 @@ import numpy as np
 
 from appkit.importers.tensorflow import protos
 from appkit.importers.tensorflow.checkpoint import NUMPY_DTYPES
-from appkit.importers.tensorflow.savedmodel import SavedModelFile
+from appkit.importers.tensorflow.savedmodel import SavedModelFile, shape_of
 
 Tensor = tuple[str, int]  # (node name, output index)
 
@@ -82,19 +82,16 @@ def tensor_to_numpy(proto: Any) -> np.ndarray:
 
 def decode_attr(value: Any) -> Any:
     """An AttrValue as a Python value: str, int, float, bool, dtype int, shape tuple, ndarray, list."""
-    kind = value.WhichOneof("value") if value.DESCRIPTOR.oneofs else None
-    if kind is None:
-        for candidate in ("list", "s", "i", "f", "b", "type", "shape", "tensor", "func", "placeholder"):
-            if value.HasField(candidate):
-                kind = candidate
-                break
+    kind = None  # the `value` oneof is declared as plain proto2 fields: the one that is present
+    for candidate in ("list", "s", "i", "f", "b", "type", "shape", "tensor", "func", "placeholder"):
+        if value.HasField(candidate):
+            kind = candidate
+            break
     if kind is None:
         return None
     if kind == "s":
         return value.s.decode("utf-8", errors="replace")
     if kind == "shape":
-        from appkit.importers.tensorflow.savedmodel import shape_of
-
         return shape_of(value.shape)
     if kind == "tensor":
         return tensor_to_numpy(value.tensor)
@@ -108,8 +105,6 @@ def decode_attr(value: Any) -> Any:
                 if name == "s":
                     return [v.decode("utf-8", errors="replace") for v in field_values]
                 if name == "shape":
-                    from appkit.importers.tensorflow.savedmodel import shape_of
-
                     return [shape_of(v) for v in field_values]
                 if name == "tensor":
                     return [tensor_to_numpy(v) for v in field_values]
@@ -191,6 +186,8 @@ class _Builder:
         self.model = model
         self.signatures = _OpSignatures(model.meta_graph)
         self.graph = Graph()
+        self._top_level: dict[str, Any] = {}
+        self.reserved: set[str] = set()
 
     def build(self) -> Graph:
         # Top-level names win: inlined function bodies are renamed around them, never the reverse.
