@@ -1,0 +1,187 @@
+"""Vespa document JSON → the feature values a rank profile reads: put operations or bare field maps,
+tensors in any document-JSON form, typed by the profile's attribute types.
+
+Dense values become numpy blocks in canonical dimension order (what batch plans stack); mapped and
+mixed ones become Tensors. Errors name the document (line and id) and the field, with a hint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from appkit.serve.errors import AK600, AK601, AK602, AK603, RankingError, document_label
+from appkit.tensor.type import TensorType
+from appkit.tensor.value import Tensor, TensorValueError, to_cell_dtype
+
+MAX_ERRORS = 20  # collect, then fail: but a file of a million bad lines should not print a million errors
+
+
+@dataclass
+class Document:
+    """One document's id (when it has one) and the values of the fields the profile reads."""
+
+    index: int
+    id: str | None
+    line: int | None
+    values: dict[str, Any] = field(default_factory=dict)  # field -> np.ndarray (dense) or Tensor
+
+    @property
+    def label(self) -> str:
+        return document_label(self.index, self.id, self.line)
+
+
+def is_batchable(t: TensorType) -> bool:
+    """Values of this type stack into one array along a batch axis (no mapped or unbound dimensions)."""
+    return not t.mapped_dimensions and all(d.size is not None for d in t.dimensions)
+
+
+def field_value(value: Any, type_: TensorType, name: str, label: str) -> Any:
+    """The value of field `name` as a numpy block (dense types) or a Tensor (mapped/mixed types)."""
+    try:
+        if type_.is_scalar:
+            return np.asarray(_scalar(value, name, label), dtype=type_.cell_type.numpy_dtype)
+        if is_batchable(type_):
+            fast = _fast_dense(value, type_)
+            if fast is not None:
+                return fast
+        from appkit.tensor.jsonformat import tensor_from_json
+
+        tensor = tensor_from_json(value, type_)
+    except TensorValueError as e:
+        raise RankingError(AK603, f"{label}: field '{name}' ({type_}): {e.message}",
+                           e.hint or f"write the value as a {type_}", field=name) from None
+    if is_batchable(type_):
+        return tensor.cells_array[0]
+    return tensor
+
+
+def _scalar(value: Any, name: str, label: str) -> float:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise TensorValueError(AK603, f"{json.dumps(value)[:60]} is not a number",
+                           f'give a number: "{name}": 1.5')
+
+
+def _fast_dense(value: Any, type_: TensorType) -> np.ndarray | None:
+    """Plain nested lists (or {"values": lists}) of the right shape, converted in one numpy call.
+    None when the value is in another form or irregular: the general reader then explains."""
+    if isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("values"), list):
+        value = value["values"]
+    if not isinstance(value, list):
+        return None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    want = tuple(d.size for d in type_.dimensions)
+    if arr.shape != want:
+        if arr.ndim != 1 or arr.size != int(np.prod(want)):
+            return None
+        arr = arr.reshape(want)
+    return to_cell_dtype(arr, type_.cell_type)
+
+
+def _document_parts(data: Any, label: str) -> tuple[str | None, Mapping[str, Any]]:
+    """(id, fields) of a put operation, a document as Vespa returns it, or a bare field map."""
+    if not isinstance(data, dict):
+        raise RankingError(AK601, f"{label}: a document is a JSON object, not {type(data).__name__}",
+                           'write {"put": "id:ns:type::1", "fields": {...}} or a field map {"field": value}')
+    for op in ("update", "remove"):
+        if isinstance(data.get(op), str) and data[op].startswith("id:"):
+            raise RankingError(AK601, f"{label}: this is a document {op} operation, not a document",
+                               'rank documents given as puts: {"put": "id:ns:type::1", "fields": {...}}',
+                               document_id=data[op])
+    if "fields" in data and isinstance(data.get("fields"), dict) and set(data) <= {"put", "id", "fields",
+                                                                                   "condition", "create"}:
+        doc_id = data.get("put", data.get("id"))
+        return (str(doc_id) if doc_id is not None else None), data["fields"]
+    if "put" in data:
+        raise RankingError(AK601, f"{label}: a put operation needs \"fields\" holding an object",
+                           f'write {{"put": "{data["put"]}", "fields": {{...}}}}', document_id=str(data["put"]))
+    return None, data
+
+
+def read_document(data: Any, index: int, fields: Mapping[str, TensorType], line: int | None = None) -> Document:
+    """The document `data` (decoded JSON) with the values of `fields` (name -> type) read."""
+    doc_id, values = _document_parts(data, document_label(index, None, line))
+    doc = Document(index, doc_id, line)
+    label = doc.label
+    for name, type_ in fields.items():
+        if name not in values:
+            near = [k for k in values if k.lower() == name.lower()]
+            hint = (f"the document has '{near[0]}': field names are case-sensitive" if near else
+                    f'add "{name}": {_example(type_)} to the document\'s fields')
+            raise RankingError(AK602, f"{label}: field '{name}' is missing (the rank profile reads "
+                               f"attribute({name}), a {type_})", hint, field=name, document_id=doc_id)
+        try:
+            doc.values[name] = field_value(values[name], type_, name, label)
+        except RankingError as e:
+            e.document_id = doc_id
+            raise
+    return doc
+
+
+def _example(t: TensorType) -> str:
+    if t.is_scalar:
+        return "1.0"
+    if is_batchable(t):
+        sizes = [d.size or 1 for d in t.dimensions]
+        inner = "[" + ", ".join(["0.0"] * min(sizes[-1], 4)) + (", ..." if sizes[-1] > 4 else "") + "]"
+        return '{"values": ' + (inner if len(sizes) == 1 else "[" + inner + ", ...]") + "}"
+    return '{"cells": {"label": 1.0}}' if len(t.dimensions) == 1 else '{"blocks": {...}}'
+
+
+def read_documents(lines: Iterable[str], fields: Mapping[str, TensorType]) -> tuple[list[Document], list[RankingError]]:
+    """Every document of a JSON Lines text (blank lines skipped) and every error, up to MAX_ERRORS."""
+    docs: list[Document] = []
+    errors: list[RankingError] = []
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            errors.append(RankingError(AK600, f"line {number}: not JSON: {e.msg} (column {e.colno})",
+                                       "write one complete JSON object per line", line=number))
+        else:
+            try:
+                docs.append(read_document(data, len(docs) + len(errors), fields, number))
+            except RankingError as err:
+                err.line = number
+                errors.append(err)
+        if len(errors) >= MAX_ERRORS:
+            break
+    return docs, errors
+
+
+def stack_values(docs: list[Document], fields: Mapping[str, TensorType]) -> dict[str, Any]:
+    """Per field: the dense values stacked along a leading batch axis, or the list of Tensors."""
+    out: dict[str, Any] = {}
+    for name, type_ in fields.items():
+        column = [d.values[name] for d in docs]
+        if is_batchable(type_):
+            out[name] = np.stack(column) if column else np.zeros((0, *[d.size for d in type_.dimensions]),
+                                                                 dtype=type_.cell_type.numpy_dtype)
+        else:
+            out[name] = column
+    return out
+
+
+def as_tensor(value: Any, type_: TensorType) -> Tensor:
+    """A document value (numpy block or Tensor) as a Tensor, for the reference evaluator."""
+    if isinstance(value, Tensor):
+        return value
+    if type_.is_scalar:
+        return Tensor.scalar(float(value))
+    return Tensor.from_numpy(type_, value, copy=False)

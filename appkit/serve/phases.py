@@ -1,0 +1,110 @@
+"""Vespa's phase semantics over a batch of requests: first-phase on every document, second-phase on
+each request's best `rerank-count` (default 100), global-phase on the best `rerank-count` after that.
+
+Documents a phase does not re-rank keep their previous score, shifted (and scaled) below the lowest
+re-ranked score when needed, as Vespa's FirstPhaseRescorer (searchlib HitCollector) and the global
+phase's range adjustment do, so a re-ranked hit is never outranked by one that was not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from appkit.tensor.value import Tensor
+
+if TYPE_CHECKING:
+    from appkit.serve.runtime import ProfileRuntime, RankRequest
+
+
+def rescore_rest(before: np.ndarray, after: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Scores of the hits not re-ranked, mapped below the re-ranked range: `before`/`after` are the
+    re-ranked hits' scores before and after the phase."""
+    if not before.size or not rest.size:
+        return rest
+    first_low, first_high = float(before.min()), float(before.max())
+    second_low, second_high = float(after.min()), float(after.max())
+    if not first_low > second_low:
+        return rest  # every other hit already scores at most the lowest re-ranked one
+    scale = (second_high - second_low) / (first_high - first_low) if first_high > first_low else 1.0
+    return rest * scale - (first_low * scale - second_low)
+
+
+def _gather(columns: Mapping[str, Any], index: np.ndarray) -> dict[str, Any]:
+    return {k: (v[index] if isinstance(v, np.ndarray) else [v[i] for i in index]) for k, v in columns.items()}
+
+
+def _number(x: float) -> float | str:
+    """JSON has no NaN or infinities: they are written as Vespa writes them, as strings."""
+    if math.isfinite(x):
+        return x
+    return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+
+
+def rank_phases(profile: "ProfileRuntime", requests: Sequence["RankRequest"]) -> list[list[dict[str, Any]]]:
+    from appkit.serve.runtime import DEFAULT_RERANK_COUNT, FIRST_PHASE_FEATURE
+
+    columns = profile.merged_columns(requests)
+    total = sum(r.n for r in requests)
+    starts = np.cumsum([0] + [r.n for r in requests])
+    first = profile.phases["first-phase"].scores(columns, total)
+    columns[FIRST_PHASE_FEATURE] = first
+    relevance = first.copy()
+    scores: dict[str, np.ndarray] = {"first-phase": first}
+    for label in ("second-phase", "global-phase"):
+        compiled = profile.phases.get(label)
+        if compiled is None:
+            continue
+        count = int(profile.settings.get(label, {}).get("rerank-count", DEFAULT_RERANK_COUNT))
+        picks = [np.argsort(-relevance[a:b], kind="stable")[:max(count, 0)] + a
+                 for a, b in zip(starts[:-1], starts[1:])]
+        index = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+        phase = np.full(total, np.nan)
+        if index.size:
+            phase[index] = compiled.scores(_gather(columns, index), index.size)
+        for (a, b), pick in zip(zip(starts[:-1], starts[1:]), picks):
+            rest = np.setdiff1d(np.arange(a, b), pick, assume_unique=True)
+            relevance[rest] = rescore_rest(relevance[pick], phase[pick], relevance[rest])
+            relevance[pick] = phase[pick]
+        scores[label] = phase
+    summary = {name: (f, f.evaluate(columns, total)) for name, f in profile.summary.items()}
+    return [_hits(r, a, relevance, scores, summary) for r, a in zip(requests, starts[:-1])]
+
+
+def _hits(request: "RankRequest", start: int, relevance: np.ndarray, scores: Mapping[str, np.ndarray],
+          summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    n = request.n
+    own = relevance[start:start + n]
+    reranked = np.zeros(n, dtype=np.int64)
+    for label, s in scores.items():
+        if label != "first-phase":
+            reranked += ~np.isnan(s[start:start + n])
+    # best first; among equal scores a re-ranked hit first, then the input order
+    order = np.lexsort((np.arange(n), -reranked, -own))
+    hits = []
+    for i in order:
+        doc = request.documents[i]
+        hit: dict[str, Any] = {"id": doc.id, "index": int(i), "relevance": _number(float(own[i]))}
+        for label, s in scores.items():
+            value = float(s[start + i])
+            if not (label != "first-phase" and math.isnan(value)):
+                hit[label] = _number(value)
+        if summary:
+            hit["summaryfeatures"] = {name: _feature_json(f, values, start + i) for name, (f, values) in summary.items()}
+        hits.append(hit)
+    return hits
+
+
+def _feature_json(feature: Any, values: Any, i: int) -> Any:
+    from appkit.tensor.jsonformat import tensor_to_json
+
+    if isinstance(values, list):
+        t = values[i]
+        return _number(t.as_float()) if t.type.is_scalar else tensor_to_json(t)
+    row = values[i]
+    t = feature.result_type
+    if t is None or t.is_scalar:
+        return _number(float(np.asarray(row).reshape(-1)[0]))
+    return tensor_to_json(Tensor.from_numpy(t, row))
