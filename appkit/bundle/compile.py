@@ -140,7 +140,7 @@ def _compile_profile(profile, index, parsed, models, replacements) -> CompiledPr
     for lists, target in ((profile.profile.summary_features, out.summary_features),
                           (profile.profile.match_features, out.match_features)):
         for fl in lists:
-            target.extend(fl.features())
+            target.extend(fl.features)
     return out
 
 

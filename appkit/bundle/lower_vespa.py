@@ -26,8 +26,7 @@ def lowered_package_entries(package: ApplicationPackage, replacements: dict[Any,
     from appkit.bundle.write import directory_entries
     from appkit.expr.printer import print_expression
 
-    tf_dirs = {m.path.rstrip("/") + "/" for m in models.imported.values() if m.format == "tensorflow"}
-    tf_dirs |= {f"models/{s.relative_to(package.root)}/" for s in package.models if s.format == "tensorflow"}
+    tf_dirs = {f"{s.relative_to(package.root)}/" for s in package.models if s.format == "tensorflow"}
     entries: dict[str, bytes] = {}
     for rel, data in directory_entries(package.root).items():
         if any(rel.startswith(d) for d in tf_dirs):
