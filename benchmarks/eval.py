@@ -3,7 +3,8 @@
 Run: python benchmarks/eval.py [--docs 10000] [--repeat 15]
 Prints, for the MNIST softmax regression (784->10) and a 784->300->100->10 relu MLP: the time for a
 batch of documents and for one document at a time, each beside onnxruntime and with the ratio and its
-target; then the peak memory (RSS) of a process evaluating the whole batch, one process per engine.
+target; then the peak memory (RSS) of a process evaluating the whole batch. Every measurement runs in
+a process of its own, one engine per process, engines alternating; exit status 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -100,37 +101,55 @@ def ort_runner(model: str) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: session.run(None, {"x": x})[0]
 
 
-def timed(runs: list[Callable[[], Any]], repeat: int) -> list[float]:
-    """Median seconds of `repeat` runs of each, interleaved so that both engines see the same load
-    (the machine is shared: the median resists the others' bursts)."""
-    for run in runs:
-        run()
-    times: list[list[float]] = [[] for _ in runs]
+def timed(run: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of `repeat` runs (the machine is shared: the median resists the others' bursts)."""
+    run()
+    times = []
     for _ in range(repeat):
-        for run, bucket in zip(runs, times):
-            t = time.perf_counter()
-            run()
-            bucket.append(time.perf_counter() - t)
-    return [statistics.median(b) for b in times]
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
-def single_rows(runner: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rows: int) -> Callable[[], None]:
-    def run() -> None:
+def speed_child(engine: str, model: str, docs: int, repeat: int) -> None:
+    """One engine in its own process, so that neither sees the other's threads (onnxruntime's pool
+    keeps spinning for a while after each run) and memory and caches are its own."""
+    x = documents(docs)
+    runner = appkit_runner(model) if engine == "appkit" else ort_runner(model)
+    rows = 200
+
+    def one_at_a_time() -> None:
         for i in range(rows):
             runner(x[i:i + 1])
-    return run
+    print(timed(lambda: runner(x), repeat), timed(one_at_a_time, max(3, repeat // 2)) / rows)
 
 
-def speed(model: str, docs: int, repeat: int) -> list[tuple[str, float, float, float]]:
-    x = documents(docs)
-    ours, theirs = appkit_runner(model), ort_runner(model)
-    np.testing.assert_allclose(ours(x[:256]).reshape(256, -1), theirs(x[:256]), rtol=1e-3, atol=1e-3)
-    rows = 200
-    batch_ours, batch_ort = timed([lambda: ours(x), lambda: theirs(x)], repeat)
-    single_ours, single_ort = (t / rows for t in timed([single_rows(ours, x, rows), single_rows(theirs, x, rows)],
-                                                       max(3, repeat // 2)))
-    return [(f"{model} batch of {docs}", batch_ours * 1e3, batch_ort * 1e3, TARGET_BATCH),
-            (f"{model} one document", single_ours * 1e6, single_ort * 1e6, TARGET_SINGLE)]
+def _child(*args: str) -> list[float]:
+    result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark child {' '.join(args)} failed:\n{result.stderr}")
+    return [float(v) for v in result.stdout.split()]
+
+
+def check_same_results(model: str) -> None:
+    x = documents(256)
+    np.testing.assert_allclose(appkit_runner(model)(x).reshape(256, -1), ort_runner(model)(x), rtol=1e-3, atol=1e-3)
+
+
+def speed(model: str, docs: int, repeat: int, rounds: int) -> list[tuple[str, float, float, float]]:
+    """Engines alternate, one process each, `rounds` times; the median of the rounds is reported, so a
+    burst of load from the machine's other users lands on both engines alike."""
+    check_same_results(model)
+    results: dict[str, list[list[float]]] = {"appkit": [], "ort": []}
+    for _ in range(rounds):
+        for engine in results:
+            results[engine].append(_child("--speed-child", engine, "--model", model, "--docs", str(docs),
+                                          "--repeat", str(repeat)))
+    ours = [statistics.median(r[i] for r in results["appkit"]) for i in (0, 1)]
+    theirs = [statistics.median(r[i] for r in results["ort"]) for i in (0, 1)]
+    return [(f"{model} batch of {docs}", ours[0] * 1e3, theirs[0] * 1e3, TARGET_BATCH),
+            (f"{model} one document", ours[1] * 1e6, theirs[1] * 1e6, TARGET_SINGLE)]
 
 
 def _peak_rss_kb() -> int:
@@ -153,9 +172,7 @@ def peak_memory_child(engine: str, model: str, docs: int) -> None:
 def peak_memory(model: str, docs: int) -> tuple[float, float, float, float]:
     out = {}
     for engine in ("appkit", "ort"):
-        result = subprocess.run([sys.executable, __file__, "--memory-child", engine, "--model", model,
-                                 "--docs", str(docs)], capture_output=True, text=True, check=True)
-        before, after = (int(v) for v in result.stdout.split())
+        before, after = _child("--memory-child", engine, "--model", model, "--docs", str(docs))
         out[engine] = (after / 1024, (after - before) / 1024)
     return out["appkit"][0], out["ort"][0], out["appkit"][1], out["ort"][1]
 
@@ -163,17 +180,22 @@ def peak_memory(model: str, docs: int) -> tuple[float, float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--model", default="mnist")
-    parser.add_argument("--memory-child", choices=("appkit", "ort"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--memory-child", choices=("appkit", "ort"), help=argparse.SUPPRESS)
+    parser.add_argument("--speed-child", choices=("appkit", "ort"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         peak_memory_child(args.memory_child, args.model, args.docs)
         return 0
+    if args.speed_child:
+        speed_child(args.speed_child, args.model, args.docs, args.repeat)
+        return 0
     print(f"{'case':<28} {'appkit':>12} {'onnxruntime':>12} {'ratio':>7} {'target':>7}")
     failed = 0
     for model in ("mnist", "mlp"):
-        for name, ours, theirs, target in speed(model, args.docs, args.repeat):
+        for name, ours, theirs, target in speed(model, args.docs, args.repeat, args.rounds):
             unit = "ms" if "batch" in name else "us"
             ratio = ours / theirs
             failed += ratio > target
