@@ -237,6 +237,29 @@ def big(weights: int) -> None:
         builder.save()
 
 
+def checkpoint_dtypes() -> None:
+    """Variables of every dtype the reader supports, and their values as TensorFlow reads them."""
+    graph = tf.Graph()
+    values = {}
+    with graph.as_default(), v1.Session(graph=graph) as session:
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        total = x
+        for dtype in (tf.float32, tf.float64, tf.float16, tf.bfloat16, tf.int8, tf.int16, tf.int32, tf.int64,
+                      tf.uint8, tf.uint16, tf.bool):
+            start = RNG.normal(size=(2, 3)) * 50
+            variable = v1.Variable(tf.cast(start, dtype), name=f"v_{dtype.name}")
+            total = total + tf.reduce_sum(tf.cast(variable, tf.float32))
+        session.run(v1.global_variables_initializer())
+        for variable in v1.global_variables():
+            values[variable.op.name] = session.run(tf.cast(variable, tf.float64) if variable.dtype.base_dtype
+                                                   in (tf.bfloat16,) else variable)
+        builder = v1.saved_model.Builder(str(OUT / "dtypes"))
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={
+            "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": total})})
+        builder.save()
+    np.savez(OUT / "dtypes_values.npz", **values)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if "--big" in sys.argv:
@@ -254,6 +277,7 @@ def main() -> None:
 
     for name, build in ONE_NODE_CASES.items():
         save_tf1(f"op_{name}", build)
+    checkpoint_dtypes()
     keras3()
     keras_export()
     tf_module()

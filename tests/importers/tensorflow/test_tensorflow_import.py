@@ -303,3 +303,14 @@ def test_discovery_names_models_by_path_and_reports_collisions(models, tmp_path)
     (collision,) = diagnostics
     assert "models/a/b" in collision.message and "models/a_b" in collision.message
     assert "both resolve to the model name 'a_b'" in collision.message
+
+
+@needs_tf
+def test_checkpoint_reads_every_dtype_bit_for_bit(models):
+    checkpoint = Checkpoint(models / "dtypes" / "variables" / "variables")
+    expected = np.load(models / "dtypes_values.npz")
+    assert len(expected.files) == 11
+    for name in expected.files:
+        value = checkpoint.read(name)
+        assert value.shape == expected[name].shape, name
+        assert np.array_equal(value.astype(np.float64), expected[name].astype(np.float64)), name
