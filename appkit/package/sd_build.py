@@ -35,6 +35,7 @@ DECIMAL_SETTINGS = frozenset({"termwise-limit", "post-filter-threshold", "approx
 STEMMING = frozenset({"none", "shortest", "best", "multiple", "all-stems"})
 _PUNCTUATION = frozenset({"_NL", "LBRACE", "RBRACE", "COLON", "COMMA", "LPAR", "RPAR", "LESSTHAN", "MORETHAN"})
 _SPACE_PREFIX = re.compile(r"\s*")
+_NEWLINE = re.compile(r"\n")
 
 
 class Builder:
@@ -49,7 +50,7 @@ class Builder:
     # ------------------------------------------------------------------ positions
     def span_at(self, offset: int) -> Span:
         if self._line_starts is None:
-            self._line_starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
+            self._line_starts = [0] + [match.end() for match in _NEWLINE.finditer(self.text)]
         line = bisect.bisect_right(self._line_starts, offset)
         return Span(self.path, line, offset - self._line_starts[line - 1] + 1)
 

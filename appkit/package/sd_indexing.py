@@ -6,6 +6,7 @@ grammars/indexing.lark and reports errors at their place in the file.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from typing import Callable
@@ -17,7 +18,6 @@ from appkit.diagnostics import Diagnostic
 from appkit.package.sd_codes import AK201, AK215
 from appkit.package.schema import IndexingNode, IndexingScript
 from appkit.package.sd_grammar import load_parser
-from appkit.package.sd_lexer import unexpected_character
 from appkit.source import Span
 
 
@@ -33,8 +33,32 @@ _TOKEN_WORDS = {"IDENTIFIER": "a name", "FIELD_PATH": "a field path", "STRING": 
 def _indexing_parser() -> Lark:
     global _parser
     if _parser is None:
-        _parser = load_parser("indexing.lark", start="start")
+        _parser = load_parser("indexing.lark", start="start", lexer="basic")
     return _parser
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_body(body: str) -> Tree:
+    """Parse one script body (memoised: the same few scripts recur across fields and files)."""
+    return _indexing_parser().parse(body)
+
+
+def single_line_extent(body: str) -> int:
+    """How much of a single-line `indexing:` text Vespa's IndexingParser takes.
+
+    It stops at the first token it cannot use when the statement could end there, and the schema
+    parser goes on from that token: `indexing: attribute  attribute: fast-search` on one line is an
+    indexing statement and an attribute setting. Elsewhere the whole text is the statement.
+    """
+    try:
+        _parse_body(body)
+    except UnexpectedToken as e:
+        start = e.token.start_pos
+        if e.token.type != "$END" and "$END" in e.expected and start and body[:start].strip():
+            return start
+    except LarkError:
+        pass
+    return len(body)
 
 
 def parse_indexing(text: str, offset: int, multiline: bool,
@@ -45,7 +69,7 @@ def parse_indexing(text: str, offset: int, multiline: bool,
         # `{ a; b }`: the braces delimit the statement list
         body = " " + text[1:-1] + " " if text.endswith("}") else " " + text[1:]
     try:
-        tree = _indexing_parser().parse(body)
+        tree = _parse_body(body)
     except UnexpectedInput as e:
         return None, [_error(e, body, offset, span_at)]
     except LarkError as e:  # a grammar-level failure must still come out as a diagnostic
@@ -59,6 +83,8 @@ def _error(e: UnexpectedInput, body: str, offset: int, span_at: Callable[[int], 
         where = e.pos_in_stream
         if where >= len(body):
             return Diagnostic(AK215, "indexing statement ends too early", span_at(offset + len(body)))
+        from appkit.package.sd_lexer import unexpected_character  # sd_lexer imports this module
+
         lexical = unexpected_character(body, where)
         return Diagnostic(AK201, f"{lexical.message} in indexing statement", span_at(offset + where - _shift(body)),
                           lexical.hint)

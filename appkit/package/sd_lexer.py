@@ -13,6 +13,8 @@ from typing import Callable, Collection, Iterator
 
 from lark import Token
 
+from appkit.package.sd_indexing import single_line_extent
+
 
 class LexicalError(Exception):
     """A character no schema token can start with; carries the 0-based offset."""
@@ -200,7 +202,11 @@ class SchemaTokenizer:
             if text.startswith("indexing", pos):
                 m = _INDEXING_HEAD.match(text, pos)
                 if m:
-                    return _Capture("INDEXING_SCRIPT", indexing_script_end(text, m.end() - 1, m.group(1) == ":"))
+                    single_line = m.group(1) == ":"
+                    end = indexing_script_end(text, m.end() - 1, single_line)
+                    if single_line:
+                        end = m.end() + single_line_extent(text[m.end():end])
+                    return _Capture("INDEXING_SCRIPT", end)
             m = _ONNX_IO.match(text, pos)
             if m:
                 return _Capture("ONNX_INPUT" if ch == "i" else "ONNX_OUTPUT", m.end())

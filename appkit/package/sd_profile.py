@@ -80,6 +80,8 @@ def _profile_item(b: Builder, item: Tree, profile: str, parts: dict[str, list], 
 def _block_settings(b: Builder, node: Tree) -> list[m.Setting]:
     out = []
     for item in b.trees(node.children):
+        if item.children and isinstance(item.children[0], Tree) and item.children[0].data == "diversity":
+            item = item.children[0]
         if item.data == "diversity":
             out.extend(m.Setting(f"diversity.{s.name}", s.value, s.span) for s in _block_settings(b, item))
         elif item.data == "bool":

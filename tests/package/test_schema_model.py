@@ -201,3 +201,25 @@ def test_every_keyword_is_a_name():
     assert [f.name for f in schema.document.fields] == plain
     assert [p.name for p in schema.rank_profiles[1:]] == keywords
     assert [f.params[0] for f in schema.rank_profiles[0].functions] == plain
+
+
+def test_indexing_keywords_are_field_names():
+    grammar = grammar_path("indexing.lark").read_text()
+    body, names = grammar.split("!_name_keyword:", 1)
+    words = set(re.findall(r'"([a-z][a-z0-9_-]*)"', body))
+    structural = {"attribute", "index", "summary", "input", "passthrough", "case", "default", "else"}
+    assert words - structural == set(re.findall(r'"([a-z][a-z0-9_-]*)"', names))
+    text = "schema s {\n document s {\n  field f type string {\n   indexing: input chunk | attribute embed\n  }\n }\n}\n"
+    schema, diagnostics = _schema(text, "s.sd")
+    assert diagnostics == []
+    refs = schema.document.fields[0].indexing.field_references
+    assert [(r.kind, r.name) for r in refs] == [("input", "chunk"), ("attribute", "embed")]
+
+
+def test_single_line_indexing_ends_where_vespa_stops():
+    text = ("schema s {\n document s {\n  struct p { field x type int {} }\n  field f type p {\n"
+            "   struct-field x { indexing: attribute  attribute: fast-search }\n  }\n }\n}\n")
+    schema, diagnostics = _schema(text, "s.sd")
+    assert diagnostics == []
+    x = schema.document.fields[0].struct_fields[0]
+    assert x.indexing.text == "attribute" and x.attributes[0].has("fast-search")
