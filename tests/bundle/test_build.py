@@ -1,0 +1,103 @@
+"""`appkit deploy` end to end on real packages: deterministic bundles, a lowered Vespa package that
+validates clean, local versions with rollback, and nothing written for a package with errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appkit.cli.main import main
+
+REPO = Path(__file__).resolve().parent.parent.parent
+SAMPLE = REPO / "sample_app"
+CASES = REPO / "tests" / "cases"
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    dest = tmp_path / "app"
+    shutil.copytree(SAMPLE, dest, ignore=shutil.ignore_patterns(".appkit"))
+    return dest
+
+
+def _deploy(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appkit", "deploy", *args], capture_output=True, text=True,
+                          cwd=REPO)
+
+
+def test_two_processes_give_byte_identical_bundles(sample: Path, tmp_path: Path):
+    a, b = tmp_path / "a.zip", tmp_path / "b.zip"
+    for out in (a, b):
+        r = _deploy(str(sample), "--bundle-only", "-o", str(out))
+        assert r.returncode == 0, r.stderr
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_bundle_has_profiles_constants_and_a_manifest_that_verifies(sample: Path, tmp_path: Path):
+    from appkit.bundle.write import verify_bundle
+
+    out = tmp_path / "bundle"
+    assert main(["deploy", str(sample), "--bundle-only", "-o", str(out)]) == 0
+    assert verify_bundle(out) == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "product_ranker_saved" in manifest["models"]
+    learned = json.loads((out / "profiles" / "product" / "learned.json").read_text())
+    second = learned["phases"]["second-phase"]["expression"]
+    assert "tensorflow(" not in second and "constant(product_ranker_saved_hidden_weights)" in second
+    assert learned["phases"]["second-phase"]["settings"]["rerank-count"] == 100
+    assert "similarity" in learned["functions"]  # inherited from 'semantic'
+    assert (out / "constants" / "product_ranker_saved_hidden_weights.npy").is_file()
+
+
+def test_lowered_vespa_package_validates_clean(sample: Path, tmp_path: Path):
+    out = tmp_path / "bundle"
+    assert main(["deploy", str(sample), "--bundle-only", "-o", str(out)]) == 0
+    lowered = out / "vespa"
+    assert not (lowered / "models" / "product_ranker").exists()  # Vespa 8 has no TensorFlow import
+    sd = (lowered / "schemas" / "product.sd").read_text()
+    assert "tensorflow(" not in sd and "constant product_ranker_saved_hidden_weights {" in sd
+    assert main(["validate", str(lowered), "--strict"]) == 0
+
+
+def test_local_versions_activate_and_roll_back(sample: Path, capsys):
+    store = sample / ".appkit" / "deployments"
+    assert main(["deploy", str(sample)]) == 0
+    capsys.readouterr()
+    assert main(["deploy", str(sample), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["version"] == 2 and summary["action"] == "published"
+    from appkit.deploy.store import VersionStore
+
+    vs = VersionStore(store)
+    assert [v.version for v in vs.list_versions()] == [1, 2] and vs.active() == 2
+    assert main(["rollback", "--target", str(store)]) == 0
+    assert vs.active() == 1
+    assert main(["activate", "2", "--target", str(store)]) == 0
+    assert vs.active() == 2
+
+
+def test_package_with_errors_is_not_deployed(tmp_path: Path):
+    app = tmp_path / "bad"
+    shutil.copytree(CASES / "invalid" / "attribute_unknown", app)
+    r = _deploy(str(app))
+    assert r.returncode == 1
+    assert "AK383" in r.stdout and "not deployed" in r.stderr
+    assert not (app / ".appkit" / "deployments").exists()
+
+
+def test_dry_run_writes_nothing(sample: Path):
+    r = _deploy(str(sample), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "dry run" in r.stdout
+    assert not (sample / ".appkit" / "deployments").exists()
+
+
+def test_usage_errors_exit_2(sample: Path):
+    assert _deploy(str(sample), "--bundle-only").returncode == 2
+    assert _deploy(str(sample / "nope")).returncode == 2
+    assert _deploy(str(sample), "--keep", "0").returncode == 2
