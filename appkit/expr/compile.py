@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from appkit.expr import batch_kernels as K
 from appkit.expr import functions as fn
 from appkit.expr import ir
 from appkit.expr.evaluate import EvalContext, evaluate
@@ -60,88 +61,6 @@ class _Step:
     out: int
     ins: tuple[_Value | None, ...]
     inplace_ok: bool = False       # the kernel can write into its first input
-
-
-# A product with few output columns (a classifier's last layer) is computed in row blocks small enough
-# that OpenBLAS runs each on the calling thread: its own threads spin while they wait, and on a shared,
-# loaded machine that costs several times the product itself (measured: 18 ms instead of 48 ms for
-# 10,000 x 784 x 10 at a load of 6 on 2 cores).
-_SKINNY_COLUMNS = 16
-_BLAS_SINGLE_THREAD_WORK = 262144  # OpenBLAS multithreads a GEMM above m*n*k of about this
-
-
-def _skinny_matmul(x: Array, w: Array) -> Array:
-    m, (k, n) = x.shape[0], w.shape
-    rows = max(32, _BLAS_SINGLE_THREAD_WORK // max(1, n * k))
-    if m <= rows:
-        return np.matmul(x, w)
-    out = np.empty((m, n), dtype=np.result_type(x.dtype, w.dtype))
-    for i in range(0, m, rows):
-        np.matmul(x[i:i + rows], w, out=out[i:i + rows])
-    return out
-
-
-def _truth(c: Any) -> Any:
-    return (np.asarray(c) != 0) & ~np.isnan(c)
-
-
-def _storage(t: TensorType) -> Callable[[Array], Array] | None:
-    """The rounding to apply when a result is stored as bfloat16 or int8 (None for float and double)."""
-    if t.cell_type in (CellType.BFLOAT16, CellType.INT8):
-        return lambda a: to_cell_dtype(a, t.cell_type)
-    return None
-
-
-def _sigmoid_inplace(a: Array) -> Array:
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    a += 1
-    return np.reciprocal(a, out=a)
-
-
-_UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
-_INPLACE_UNARY: dict[str, Callable[[Array], Array]] = {
-    "exp": lambda a: np.exp(a, out=a), "tanh": lambda a: np.tanh(a, out=a), "sqrt": lambda a: np.sqrt(a, out=a),
-    "log": lambda a: np.log(a, out=a), "abs": lambda a: np.abs(a, out=a), "fabs": lambda a: np.abs(a, out=a),
-    "relu": lambda a: np.maximum(a, 0, out=a), "sigmoid": _sigmoid_inplace, "square": lambda a: np.square(a, out=a),
-}
-_AGGREGATE: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
-    "sum": lambda a, axes: a.sum(axis=axes), "avg": lambda a, axes: a.mean(axis=axes),
-    "prod": lambda a, axes: a.prod(axis=axes), "max": lambda a, axes: a.max(axis=axes),
-    "min": lambda a, axes: a.min(axis=axes), "median": lambda a, axes: np.median(a, axis=axes),
-    "count": lambda a, axes: np.full([s for i, s in enumerate(a.shape) if i not in axes],
-                                     float(np.prod([a.shape[i] for i in axes])), dtype=a.dtype),
-}
-
-
-def _simple_binary(lam: ir.Lambda) -> str | None:
-    """'+' for f(a,b)(a + b) and the like: a lambda that is one operator applied to its parameters."""
-    body = lam.body
-    if len(lam.params) == 2 and isinstance(body, ir.BinaryOp) and isinstance(body.left, ir.Ref) and \
-            isinstance(body.right, ir.Ref):
-        if (body.left.name, body.right.name) == lam.params:
-            return body.op
-        if (body.right.name, body.left.name) == lam.params and body.op in ("+", "*"):
-            return body.op
-    return None
-
-
-def _simple_unary(lam: ir.Lambda) -> tuple[Callable[[Array], Array], Callable[[Array], Array] | None] | None:
-    """For f(a)(relu(a)) and the like: the cellwise function and an in-place version."""
-    body = lam.body
-    if len(lam.params) == 1 and isinstance(body, ir.Call) and len(body.args) == 1 and \
-            isinstance(body.args[0], ir.Ref) and body.args[0].name == lam.params[0] and body.name in fn.UNARY:
-        return fn.UNARY[body.name], _INPLACE_UNARY.get(body.name)
-    return None
-
-
-def _product_operands(node: ir.Expr) -> tuple[ir.Expr, ir.Expr] | None:
-    """(a, b) when node is a * b or join(a, b, f(x,y)(x * y))."""
-    if isinstance(node, ir.BinaryOp) and node.op == "*":
-        return node.left, node.right
-    if isinstance(node, ir.Join) and _simple_binary(node.fn) == "*":
-        return node.left, node.right
-    return None
 
 
 def _static_array(t: Tensor) -> Any:
@@ -259,14 +178,14 @@ class _Builder:
               type_: TensorType | None = None) -> _Value:
         out_type = type_ or x.type.map()
         dtype = np.dtype(out_type.cell_type.numpy_dtype) if out_type.cell_type is CellType.DOUBLE else np.float32
-        to_storage = _storage(out_type)
+        to_storage = K.storage(out_type)
 
         def make(inplace: bool) -> Callable[[Array], Array]:
             if inplace and inplace_kernel is not None:
                 return inplace_kernel
             if to_storage is None:
                 return lambda a: np.asarray(cell(a.astype(dtype, copy=False)), dtype=dtype)
-            return lambda a: to_storage(cell(a.astype(dtype, copy=False)))
+            return lambda a: toK.storage(cell(a.astype(dtype, copy=False)))
         ok = inplace_kernel is not None and x.dtype == dtype and to_storage is None
         return self.emit(out_type, [x], make, inplace_ok=ok)
 
@@ -278,7 +197,7 @@ class _Builder:
             a, b = b, a  # the document side first: it is the one that may be overwritten
         shape_a, shape_b = self.layout(a, out), self.layout(b, out)
         full_a = a.batched and shape_a == tuple(d.size for d in out.dimensions)
-        to_storage = _storage(out)
+        to_storage = K.storage(out)
         ins: list[_Value | None]
         if not b.batched:
             const_b = self.operand(b, out, dtype)
@@ -288,7 +207,7 @@ class _Builder:
                 if inplace:
                     return lambda x: ufunc(x, const_b, out=x)
                 if to_storage is not None:
-                    return lambda x: to_storage(cell(x.reshape(ra).astype(dtype, copy=False), const_b))
+                    return lambda x: toK.storage(cell(x.reshape(ra).astype(dtype, copy=False), const_b))
                 return lambda x: np.asarray(cell(x.reshape(ra).astype(dtype, copy=False), const_b), dtype=dtype)
             ins = [a]
         elif not a.batched:
@@ -318,20 +237,20 @@ class _Builder:
 
     def _BinaryOp(self, node: ir.BinaryOp, env: Mapping[str, _Value]) -> _Value:
         a, b = self.compile(node.left, env), self.compile(node.right, env)
-        return self.binary(a, b, fn.OPERATORS[node.op], _UFUNCS.get(node.op), node.op in ("+", "*"))
+        return self.binary(a, b, fn.OPERATORS[node.op], K.UFUNCS.get(node.op), node.op in ("+", "*"))
 
     def _Map(self, node: ir.Map, env: Mapping[str, _Value]) -> _Value:
         x = self.compile(node.arg, env)
-        simple = _simple_unary(node.fn)
+        simple = K.simple_unary(node.fn)
         if simple is not None:
             return self.unary(x, *simple)
         return self.unary(x, self.cell_function(node.fn, env), None)
 
     def _Join(self, node: ir.Join, env: Mapping[str, _Value]) -> _Value:
         a, b = self.compile(node.left, env), self.compile(node.right, env)
-        op = _simple_binary(node.fn)
+        op = K.simple_binary(node.fn)
         if op is not None:
-            return self.binary(a, b, fn.OPERATORS[op], _UFUNCS.get(op), op in ("+", "*"))
+            return self.binary(a, b, fn.OPERATORS[op], K.UFUNCS.get(op), op in ("+", "*"))
         return self.binary(a, b, self.cell_function(node.fn, env))
 
     def _Merge(self, node: ir.Merge, env: Mapping[str, _Value]) -> _Value:
@@ -370,7 +289,7 @@ class _Builder:
                 return lambda xs: b2(np.asarray(p0(xs)), np.asarray(p1(xs)))
             if isinstance(node, ir.If):
                 c, t, f = build(node.condition), build(node.if_true), build(node.if_false)
-                return lambda xs: np.where(_truth(c(xs)), t(xs), f(xs))
+                return lambda xs: np.where(K.truth(c(xs)), t(xs), f(xs))
             raise _Unsupported(f"{type(node).__name__} inside a lambda")
         body = build(lam.body)
         return lambda *xs: body(xs)
@@ -378,7 +297,7 @@ class _Builder:
     # --- reduce and contraction -----------------------------------------------------------------------
 
     def _Reduce(self, node: ir.Reduce, env: Mapping[str, _Value]) -> _Value:
-        product = _product_operands(node.arg) if node.aggregator == "sum" else None
+        product = K.product_operands(node.arg) if node.aggregator == "sum" else None
         if product is not None:
             a, b = self.compile(product[0], env), self.compile(product[1], env)
             return self.contract(a, b, node.dims or TensorType.join(a.type, b.type).dimension_names)
@@ -389,7 +308,7 @@ class _Builder:
         names = set(dims) if dims else set(x.type.dimension_names)
         axes = tuple(1 + i for i, d in enumerate(x.type.dimensions) if d.name in names)
         dtype = np.dtype(np.float64 if out.cell_type is CellType.DOUBLE else np.float32)
-        agg = _AGGREGATE[aggregator]
+        agg = K.AGGREGATE[aggregator]
         return self.emit(out, [x], lambda inplace: lambda a: agg(a.astype(dtype, copy=False), axes))
 
     def contract(self, a: _Value, b: _Value, dims: Sequence[str]) -> _Value:
@@ -421,16 +340,16 @@ class _Builder:
         perm = [0] + [1 + produced.index(d) for d in out.dimension_names]
         finish = (lambda r: r.reshape(unflat)) if perm == sorted(perm) else \
             (lambda r: np.transpose(r.reshape(unflat), perm))
-        to_storage = _storage(out)
+        to_storage = K.storage(out)
         if to_storage is not None:
             inner_finish = finish
-            finish = lambda r: to_storage(inner_finish(r))  # noqa: E731
+            finish = lambda r: toK.storage(inner_finish(r))  # noqa: E731
         if not b.batched:
             w = np.ascontiguousarray(np.transpose(np.asarray(b.const), order_b).reshape(mid_b), dtype=dtype)
             ta = (0, *[1 + i for i in order_a])
             if not shared:  # one GEMM over all documents: (N*free_a, c) @ (c, free_b)
                 flat = (-1, mid_a[-1])
-                gemm = _skinny_matmul if w.shape[1] <= _SKINNY_COLUMNS else np.matmul
+                gemm = K.skinny_matmul if w.shape[1] <= K.SKINNY_COLUMNS else np.matmul
 
                 def kernel(x: Array) -> Array:
                     x = x if ta == tuple(range(len(ta))) else np.transpose(x, ta)
@@ -533,13 +452,13 @@ class _Builder:
     def _If(self, node: ir.If, env: Mapping[str, _Value]) -> _Value:
         c = self.compile(node.condition, env)
         if not c.batched:
-            return self.compile(node.if_true if _truth(c.const) else node.if_false, env)
+            return self.compile(node.if_true if K.truth(c.const) else node.if_false, env)
         a, b = self.compile(node.if_true, env), self.compile(node.if_false, env)
         if a.type.dimensions != b.type.dimensions:
             raise _Unsupported("if with branches of different shapes")
         cond = _Value(TensorType.scalar(), slot=c.slot)
-        picked = self.binary(cond, a, lambda m, x: np.where(_truth(m), x, 0), None)
-        other = self.binary(cond, b, lambda m, y: np.where(_truth(m), 0, y), None)
+        picked = self.binary(cond, a, lambda m, x: np.where(K.truth(m), x, 0), None)
+        other = self.binary(cond, b, lambda m, y: np.where(K.truth(m), 0, y), None)
         return self.binary(picked, other, np.add, np.add, True)
 
     def _In(self, node: ir.In, env: Mapping[str, _Value]) -> _Value:
@@ -564,7 +483,7 @@ class _Builder:
             if reduce is not None and not (isinstance(node.args[1], ir.Ref) and node.args[1].name in env):
                 return self.reduce(first, node.name, reduce.dims)
             if arity == 1:
-                inplace = _INPLACE_UNARY.get(node.name)
+                inplace = K.INPLACE_UNARY.get(node.name)
                 return self.unary(first, fn.UNARY[node.name], inplace)
             return self.binary(first, self.compile(node.args[1], env), fn.BINARY[node.name])
         lowered = fn.lower_call(node)

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from appkit.expr import ir
-from appkit.tensor.type import CellType, Dimension, TensorType, TensorTypeError
+from appkit.tensor.type import CellType, Dimension, TensorType
 
 Array = np.ndarray
 Unary = Callable[[Array], Array]
@@ -417,5 +417,5 @@ def math_arity(name: str) -> int | None:
 __all__ = [
     "UNARY", "BINARY", "OPERATORS", "TENSOR_FUNCTIONS", "TensorFunction", "FunctionUsageError", "approx_equal",
     "string_hash", "negate", "logical_not", "lower_call", "reduce_if_dimension", "dimension_arguments",
-    "unpack_bits_options", "math_arity", "TensorTypeError",
+    "unpack_bits_options", "math_arity",
 ]

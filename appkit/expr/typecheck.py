@@ -14,7 +14,7 @@ from appkit.diagnostics import AppkitError, Diagnostic, rule
 from appkit.expr import functions as fn
 from appkit.expr import ir
 from appkit.source import Span
-from appkit.tensor.type import CellType, Dimension, TensorType, TensorTypeError
+from appkit.tensor.type import Dimension, TensorType, TensorTypeError
 
 AK340 = rule("AK340", "tensor types do not fit the operation",
              example="attribute(a) * query(q) with tensor(x[3]) and tensor(x[4])",
@@ -572,4 +572,4 @@ def _address_problem(type_: TensorType, address: ir.Address) -> str | None:
 
 
 __all__ = ["TypeContext", "FunctionDef", "check_types", "infer_type", "ExpressionTypeError", "feature_key",
-           "function_def", "CellType"]
+           "function_def"]
