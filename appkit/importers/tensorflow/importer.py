@@ -152,8 +152,8 @@ class _Conversion:
             return FAILED
         if not isinstance(inputs, list):
             return inputs
-        if node.op in PASS_THROUGH and inputs:
-            self.builder.values[_name((node.name, 0))] = inputs[0]
+        if node.op in PASS_THROUGH and inputs and inputs[0].is_constant:
+            self.builder.values[_name((node.name, 0))] = inputs[0]  # keeps the variable's own name
             return OK
         outputs = [_name((node.name, i)) for i in range(_output_count(node, self.graph))]
         ok = self.builder.run(node.name, node.op, outputs, lambda: registration.converter(node, inputs))

@@ -314,3 +314,14 @@ def test_checkpoint_reads_every_dtype_bit_for_bit(models):
         value = checkpoint.read(name)
         assert value.shape == expected[name].shape, name
         assert np.array_equal(value.astype(np.float64), expected[name].astype(np.float64)), name
+
+
+def test_a_value_used_twice_becomes_a_function(tmp_path):
+    path = _graph_model(tmp_path / "m", [("e", "Exp", ["x"]), ("shared", "Identity", ["e"]),
+                                         ("a", "AddV2", ["shared", "shared"]), ("y", "Mul", ["a", "shared"])])
+    model = import_tensorflow_model(path, "m")
+    assert model.ok, [str(d) for d in model.diagnostics]
+    assert "imported_ml_function_m_shared" in model.functions
+    x = np.array([[0.5, -1.0, 2.0]], dtype=np.float32)
+    result = evaluate_imported(model, "serving_default.y", {"x": x})
+    assert np.allclose(result, 2 * np.exp(x) * np.exp(x), rtol=1e-6)
