@@ -32,6 +32,10 @@ DECIMAL_SETTINGS = frozenset({"termwise-limit", "post-filter-threshold", "approx
                               "evaluation-point", "pre-post-filter-tipping-point", "cutoff-factor",
                               "dense-posting-list-threshold", "filter-first-threshold", "filter-first-exploration",
                               "exploration-slack"})
+# Settings where Vespa's grammar takes an INTEGER token (integer()).
+INTEGER_SETTINGS = frozenset({"num-threads-per-search", "min-hits-per-thread", "num-search-partitions",
+                              "keep-rank-count", "total-keep-rank-count", "rerank-count", "total-rerank-count",
+                              "max-hits", "total-max-hits", "min-groups"})
 STEMMING = frozenset({"none", "shortest", "best", "multiple", "all-stems"})
 _PUNCTUATION = frozenset({"_NL", "LBRACE", "RBRACE", "COLON", "COMMA", "LPAR", "RPAR", "LESSTHAN", "MORETHAN"})
 _SPACE_PREFIX = re.compile(r"\s*")
@@ -121,6 +125,9 @@ class Builder:
                 and not 0.0 <= setting.value <= 1.0:
             self.error(AK213, f"{setting.name} must be in [0, 1], got {setting.value}", setting.span,
                        hint=f"set {setting.name} to a value between 0.0 and 1.0")
+        if setting.name in INTEGER_SETTINGS and isinstance(setting.value, float):
+            self.error(AK216, f"{setting.name} takes an integer, got '{setting.value}'", values[0],
+                       hint=f"write {setting.name}: {int(setting.value)}")
         if setting.name in DECIMAL_SETTINGS and isinstance(setting.value, int) and not isinstance(setting.value, bool):
             self.error(AK216, f"{setting.name} takes a decimal number, got '{setting.value}'", values[0],
                        hint=f"write {setting.name}: {setting.value}.0")

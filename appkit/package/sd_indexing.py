@@ -91,8 +91,11 @@ def _error(e: UnexpectedInput, body: str, offset: int, span_at: Callable[[int], 
     if isinstance(e, UnexpectedToken) and not isinstance(e, UnexpectedEOF):
         token = e.token
         if token.type == "$END":
-            return Diagnostic(AK215, "indexing statement ends too early", span_at(offset + max(len(body.rstrip()) - 1, 0)),
-                              hint=_expected_hint(e.expected))
+            where = span_at(offset + max(len(body.rstrip()) - 1, 0))
+            if body.rstrip().endswith("|"):
+                return Diagnostic(AK215, "indexing statement ends with '|'", where,
+                                  hint="add the expression the value goes to, e.g. '| summary', or remove the '|'")
+            return Diagnostic(AK215, "indexing statement ends too early", where, hint=_expected_hint(e.expected))
         word = str(token)
         where = span_at(offset + (token.start_pos or 0) - _shift(body))
         if token.type == "IDENTIFIER":

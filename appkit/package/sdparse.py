@@ -6,6 +6,7 @@ Syntax errors become located diagnostics; Lark exceptions never escape.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import PurePath
 from typing import Any
@@ -29,6 +30,9 @@ _tokenizer: SchemaTokenizer | None = None
 _parser: Lark | None = None
 
 # What token types mean to a user, for "expected ..." messages.
+_CAPTURE_WORDS = {"EXPRESSION": "expression", "INDEXING_SCRIPT": "indexing", "FEATURES": "match-features",
+                  "SELECT_ELEMENTS_BY": "select-elements-by"}
+_NAME_TOKENS = ("IDENTIFIER", "IDDASH", "DOTTED", "INT_NUM", "LONG_NUM", "VARIABLE")
 _TOKEN_WORDS = {"IDENTIFIER": "a name", "IDDASH": "a name", "DOTTED": "a name", "INT_NUM": "an integer",
                 "LONG_NUM": "an integer", "DEC_NUM": "a decimal number", "QSTRING": "a quoted string",
                 "FILE_PATH": "a file path", "URI_PATH": "a URI", "TENSOR_TYPE": "a tensor type",
@@ -135,7 +139,7 @@ def _syntax_error(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
         span = Span(source.path, line, max(column, 1))
     else:
         span = Span(source.path, token.line or 1, token.column or 1, token.end_line, token.end_column)
-    return Diagnostic(AK200, message, span, _hint(token, expected))
+    return Diagnostic(AK200, message, span, _hint(token, expected, e, source.text))
 
 
 def _token_after_newline(text: str, newline: Token) -> tuple[Token, str]:
@@ -209,41 +213,68 @@ def _context(e: UnexpectedInput) -> str:
                 words.insert(0, _tree_text(item))
             else:
                 break
-    return f" after '{' '.join(words).replace(' :', ':')}'" if words else ""
+    shown = " ".join(words).replace(" :", ":").replace(" < ", "<").replace(" >", ">")
+    return f" after '{shown}'" if words else ""
 
 
 def _block_context(stack: list[Any]) -> str:
-    words: list[str] = []
-    for item in reversed(stack):
-        if isinstance(item, Token):
-            if item.type in ("LBRACE", "RBRACE", "_NL"):
-                break
-            words.insert(0, str(item))
-            if item.type not in ("IDENTIFIER", "IDDASH", "DOTTED", "COLON"):
-                break
-        elif isinstance(item, Tree) and item.data in ("name", "name_dash"):
-            words.insert(0, _tree_text(item))
-        else:
+    """'in 'KEYWORD NAME'' for the block whose '{' is at the end of `stack`."""
+    for position in range(len(stack) - 1, -1, -1):
+        item = stack[position]
+        if isinstance(item, Token) and item.type in ("LBRACE", "RBRACE"):
             break
-    return f" in '{' '.join(words)}'" if words else ""
+        if isinstance(item, Token) and str(item)[:1].isalpha() and item.type not in _NAME_TOKENS:
+            after = stack[position + 1] if position + 1 < len(stack) else None
+            named = isinstance(after, Tree) and after.data in ("name", "name_dash")
+            return f" in '{item}{' ' + _tree_text(after) if named else ''}'"
+    return ""
+
+
+def _open_blocks(e: UnexpectedInput) -> list[tuple[str, int]]:
+    """The blocks still open at an error: (what, line of its '{'), outermost first."""
+    interactive = getattr(e, "interactive_parser", None)
+    stack = list(getattr(getattr(interactive, "parser_state", None), "value_stack", []) or [])
+    return [(_block_context(stack[:i]).strip()[4:-1] or "{", item.line or 0) for i, item in enumerate(stack)
+            if isinstance(item, Token) and item.type == "LBRACE"]
 
 
 def _tree_text(tree: Tree) -> str:
     return "".join(str(t) for t in tree.scan_values(lambda v: isinstance(v, Token)))
 
 
-def _hint(token: Token, expected: set[str]) -> str | None:
+def _hint(token: Token, expected: set[str], e: UnexpectedInput, text: str) -> str | None:
     if token.type == "$END" and "RBRACE" in expected:
+        blocks = _open_blocks(e)
+        if blocks:
+            what, line = blocks[-1]
+            return f"a block is not closed: add the missing '}}' (the innermost open block is '{what}', line {line})"
         return "a block is not closed: add the missing '}'"
     if token.type == "RBRACE" and "$END" in expected:
         return "remove the extra '}'"
     if token.type == "IDDASH" and expected & {"IDENTIFIER"}:
         return "schema, document, field, struct and function names cannot contain '-': use '_'"
+    if str(token) in ("(", "<") and re.search(r"\btensor\s+$", text[: token.start_pos or 0]):
+        return "write a tensor type without spaces before '(' or '<': tensor<float>(x[3])"
     if expected == {"LBRACE"}:
         return "add '{' here"
-    if token.type in ("IDENTIFIER", "DOTTED") and "RBRACE" in expected:
-        return "this is not a setting Vespa knows here; check the spelling or the enclosing block"
+    if expected == {"EXPRESSION"}:
+        return "a function body is one expression: 'expression: ...' or 'expression { ... }'"
+    if token.type in ("IDENTIFIER", "IDDASH", "DOTTED"):
+        suggestion = _close_keyword(str(token), expected)
+        if suggestion:
+            return f"did you mean '{suggestion}'?"
+        if "RBRACE" in expected:
+            return "this is not a setting Vespa knows here; check the spelling or the enclosing block"
     return None
+
+
+def _close_keyword(word: str, expected: set[str]) -> str | None:
+    _, tokenizer = _schema_parser()
+    literal = {name: value for value, name in tokenizer.keywords.items()}
+    candidates = [literal[t] for t in expected if t in literal and literal[t][:1].isalpha()]
+    candidates += [w for t, w in _CAPTURE_WORDS.items() if t in expected]
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 # ---------------------------------------------------------------------- schema level

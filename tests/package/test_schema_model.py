@@ -155,6 +155,7 @@ def test_one_liners_and_keywords_as_names():
     ("schema s {\n document s {}\n document t {}\n}\n", "AK203", 3),
     ("schema s {\n document s {\n  field f type tensor(x[2.5]) {}\n }\n}\n", "AK210", 3),
     ("schema s {\n rank-profile p {\n  termwise-limit: 1\n }\n}\n", "AK216", 3),
+    ("schema s {\n rank-profile p {\n  num-threads-per-search: 2.5\n }\n}\n", "AK216", 3),
     ("schema s {\n stemming: sometimes\n}\n", "AK218", 2),
 ])
 def test_parser_action_checks(text, code, line):
@@ -175,6 +176,8 @@ def test_file_name_must_match_in_schemas_dir():
     ("schema s {\n document s {\n  field f type string {\n   attribute: fast-serch\n  }\n }\n}\n", 4, 15,
      "found 'fast-serch'"),
     ("schema s {\n document s {\n", 3, 1, "found the end of the file"),
+    ("schema s {\n rank-profile p {\n  first-phase {\n   expresion: 1\n  }\n }\n}\n", 4, 4, "found 'expresion'"),
+    ("schema s {\n document s {\n  field f type tensor (x[3]) {}\n }\n}\n", 3, 23, "found '('"),
 ])
 def test_syntax_errors_are_located_and_worded(text, line, column, words):
     schema, diagnostics = _schema(text, "s.sd")
@@ -182,6 +185,18 @@ def test_syntax_errors_are_located_and_worded(text, line, column, words):
     assert d.code in ("AK200", "AK215")
     assert (d.span.line, d.span.column) == (line, column), str(d)
     assert words in d.message, str(d)
+
+
+@pytest.mark.parametrize("text,hint", [
+    ("schema s {\n rank-profile p {\n  first-phase {\n   expresion: 1\n  }\n }\n}\n", "did you mean 'expression'?"),
+    ("schema s {\n document s {\n  field f type tensor (x[3]) {}\n }\n}\n", "without spaces"),
+    ("schema s {\n document s {\n  field f type string {\n   indexing: input f |\n  }\n }\n}\n", "'| summary'"),
+    ("schema s {\n document s {\n  field f type string {}\n }\n", "innermost open block is 'schema s', line 1"),
+    ("search invalid-name {\n}\n", "cannot contain '-'"),
+])
+def test_syntax_errors_carry_the_fix(text, hint):
+    _, diagnostics = _schema(text, "s.sd")
+    assert hint in (diagnostics[0].hint or ""), str(diagnostics[0])
 
 
 def test_every_keyword_is_a_name():
