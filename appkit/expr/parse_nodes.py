@@ -19,6 +19,7 @@ from appkit.expr.parse_calls import CallBuilder, Outputs, TupleArg, check_lambda
 from appkit.expr.parse_errors import AK300, AK307, AK312, ExpressionSyntaxError
 from appkit.expr.parse_literal import (Address, DenseArray, LiteralLabel, ShortMap, VerboseBody, build_literal,
                                        build_untyped_literal)
+from appkit.expr.printer import NUMBER_TOKEN
 from appkit.source import Span
 from appkit.tensor.type import CellType, Dimension, TensorType, TensorTypeError
 
@@ -111,6 +112,15 @@ class NodeBuilder(Transformer, CallBuilder):
         end_line, end_column = self._end(first if last is None else last)
         return Span(self.path, line, column, end_line, end_column)
 
+    def name(self, token: Token) -> str:
+        """A name token where no number may stand. The contextual lexer reads `1` as a name there;
+        Vespa's lexer reads a number, and so refuses it: so do we."""
+        text = str(token)
+        if NUMBER_TOKEN.fullmatch(text):
+            raise ExpressionSyntaxError(AK300, f"expected a name, found number {text}", self.span(token),
+                                        "names start with a letter or '_', e.g. x or d0")
+        return text
+
     def is_parenthesized(self, node: ir.Node) -> bool:
         return id(node) in self.parenthesized
 
@@ -180,7 +190,7 @@ class NodeBuilder(Transformer, CallBuilder):
         return _SliceSpec(tuple(pairs), False, self.span(c[0], c[-1]))
 
     def slice_pair(self, c: list[Any]) -> tuple[str, ir.Node]:
-        return (str(c[0]), self._label_or_expression(c[2]))
+        return (self.name(c[0]), self._label_or_expression(c[2]))
 
     def _label_or_expression(self, e: ir.Node) -> ir.Node:
         """In `t{x:a}` a bare name is the label "a" (Vespa's rule); `t{x:(a)}` and `t{x:a+1}` compute it."""
@@ -202,7 +212,7 @@ class NodeBuilder(Transformer, CallBuilder):
         return inner
 
     def dollar(self, c: list[Any]) -> ir.Node:
-        name = ir.Ref(str(c[1]), span=self.span(c[1]))
+        name = ir.Ref(self.name(c[1]), span=self.span(c[1]))
         return ir.Feature("query", (name,), span=self.span(c[0], c[1]))
 
     def bare(self, c: list[Any]) -> ir.Node:
@@ -214,7 +224,7 @@ class NodeBuilder(Transformer, CallBuilder):
         return ir.Ref(f"{name}.{c[1].text}", span=self.span(c[0], c[1]))
 
     def keyword_ref(self, c: list[Any]) -> ir.Node:
-        return ir.Ref(str(c[0]), span=self.span(c[0]))
+        return self.bare(c)
 
     def outputs(self, c: list[Any]) -> Outputs:
         return Outputs(".".join(str(t) for t in _items(c)), self.span(c[0], c[-1]))
@@ -251,7 +261,7 @@ class NodeBuilder(Transformer, CallBuilder):
 
     def named_arg(self, c: list[Any]) -> ir.Node:
         value = unquote(str(c[2])) if c[2].type == "STRING" else str(c[2])
-        return ir.NamedArg(str(c[0]), value, span=self.span(c[0], c[2]))
+        return ir.NamedArg(self.name(c[0]), value, span=self.span(c[0], c[2]))
 
     def tuple_arg(self, c: list[Any]) -> TupleArg:
         return TupleArg(tuple(_items(c)), self.span(c[0], c[-1]))
@@ -346,7 +356,7 @@ class NodeBuilder(Transformer, CallBuilder):
         return Address(tuple(_items(c)), self.span(c[0], c[-1]))
 
     def address_pair(self, c: list[Any]) -> tuple[str, LiteralLabel]:
-        return (str(c[0]), c[2])
+        return (self.name(c[0]), c[2])
 
     def label(self, c: list[Any]) -> LiteralLabel:
         if len(c) == 2:  # MINUS NUMBER
@@ -358,7 +368,7 @@ class NodeBuilder(Transformer, CallBuilder):
     # ---- feature lists ----------------------------------------------------------------------------
 
     def list_feature(self, c: list[Any]) -> ir.Node:
-        name = str(c[0])
+        name = self.name(c[0])
         if len(c) <= 2:  # name or name.output
             return self.bare(c)
         args = c[2] if c[2] is not None else []

@@ -23,9 +23,10 @@ _CHAIN = 1      # the left of `in`: operators but no `in`
 _UNARY = 2      # an operand of a binary operator: - and ! allowed
 _PRIMARY = 3    # before a slice, after - or !: names, numbers, calls, literals
 
-_IDENT = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_@$]*")
-_NUMBER = re.compile(r"[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?[fFdD]?|[0-9]+[eE][+-][0-9]+[fFdD]?|"
-                     r"(?:0[xX][0-9a-fA-F]+[lL]?|[0-9]+[lL]|[0-9]+(?:[eE][0-9]+)?[fFdD]?)")
+# The IDENT and NUMBER tokens of grammars/expression.lark (kept in step with it).
+NAME_TOKEN = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_@$]*")
+NUMBER_TOKEN = re.compile(r"[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?[fFdD]?|[0-9]+[eE][+-][0-9]+[fFdD]?|"
+                          r"(?:0[xX][0-9a-fA-F]+[lL]?|[0-9]+[lL]|[0-9]+(?:[eE][0-9]+)?[fFdD]?)")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\f": "\\f", "\b": "\\b"}
 
 
@@ -36,6 +37,7 @@ def print_expression(e: ir.Node) -> str:
 
 def format_number(value: float) -> str:
     """Shortest text that reads back as exactly `value` (`3`, `0.5`, `-2`, `1e+20`)."""
+    value = float(value)
     if math.isnan(value):
         return "(0/0)"
     if math.isinf(value):
@@ -61,12 +63,12 @@ def quote(text: str) -> str:
 
 def _is_name(text: str) -> bool:
     """True when `text` lexes as one name token (not a number, not true/false)."""
-    return bool(_IDENT.fullmatch(text)) and not _NUMBER.fullmatch(text) and text not in ("true", "false")
+    return bool(NAME_TOKEN.fullmatch(text)) and not NUMBER_TOKEN.fullmatch(text) and text not in ("true", "false")
 
 
 def _label(text: str) -> str:
     """A label in a literal address or short map: bare when it lexes as one token, else quoted."""
-    if _IDENT.fullmatch(text) or _NUMBER.fullmatch(text) or (text[:1] == "-" and _NUMBER.fullmatch(text[1:])):
+    if NAME_TOKEN.fullmatch(text) or NUMBER_TOKEN.fullmatch(text) or (text[:1] == "-" and NUMBER_TOKEN.fullmatch(text[1:])):
         return text
     return quote(text)
 
@@ -140,7 +142,7 @@ def _feature(node: ir.Feature) -> str:
 
 
 def _named_arg(node: ir.NamedArg) -> str:
-    value = node.value if (_IDENT.fullmatch(node.value) or _NUMBER.fullmatch(node.value)) else quote(node.value)
+    value = node.value if (NAME_TOKEN.fullmatch(node.value) or NUMBER_TOKEN.fullmatch(node.value)) else quote(node.value)
     return f"{node.name}: {value}"
 
 
