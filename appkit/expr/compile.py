@@ -461,6 +461,74 @@ class _Builder:
         other = self.binary(cond, b, lambda m, y: np.where(K.truth(m), 0, y), None)
         return self.binary(picked, other, np.add, np.add, True)
 
+    def _Generate(self, node: ir.Generate, env: Mapping[str, _Value]) -> _Value:
+        """A generated tensor whose cells read document values (reshapes of imported models): the body
+        runs once over index grids, and peeks become one gather per document batch."""
+        out = TensorType.generate(node.type)
+        sizes = tuple(d.size or 1 for d in out.dimensions)
+        grids = dict(zip(out.dimension_names, np.indices(sizes, dtype=np.float64))) if sizes else {}
+        ins: list[_Value] = []
+        lead = (-1,) + (1,) * len(sizes)
+
+        def build(e: ir.Expr) -> Callable[[tuple[Array, ...]], Any]:
+            if not any(isinstance(n, ir.Ref) and n.name in grids for n in ir.walk(e)):
+                v = self.compile(e, env)
+                if not v.type.is_scalar:
+                    raise _Unsupported("a tensor value inside a generated cell")
+                if not v.batched:
+                    return lambda xs, c=v.const: c
+                ins.append(v)
+                i = len(ins) - 1
+                return lambda xs: xs[i].reshape(lead)
+            if isinstance(e, ir.Ref):
+                return lambda xs, g=grids[e.name]: g
+            if isinstance(e, ir.BinaryOp):
+                op, left, right = fn.OPERATORS[e.op], build(e.left), build(e.right)
+                return lambda xs: op(np.asarray(left(xs)), np.asarray(right(xs)))
+            if isinstance(e, ir.Call) and fn.math_arity(e.name) == len(e.args) == 1:
+                u, arg = fn.UNARY[e.name], build(e.args[0])
+                return lambda xs: u(np.asarray(arg(xs)))
+            if isinstance(e, ir.Slice):
+                return self.gather(e, env, build, ins)
+            raise _Unsupported(f"{type(e).__name__} in a generated cell reading document values")
+        body = build(node.body)
+        dtype = np.dtype(np.float64 if out.cell_type is CellType.DOUBLE else np.float32)
+        store = K.storage(out)
+
+        def kernel(*xs: Array) -> Array:
+            cells = np.broadcast_to(body(xs), (xs[0].shape[0], *sizes))
+            return store(cells) if store is not None else cells.astype(dtype)
+        return self.emit(out, ins, lambda inplace: kernel)
+
+    def gather(self, e: ir.Slice, env: Mapping[str, _Value], build: Callable[[ir.Expr], Any],
+               ins: list[_Value]) -> Callable[[tuple[Array, ...]], Any]:
+        """t{d1:(expr), ...} at index grids: fancy indexing, cells outside the tensor read as 0."""
+        from appkit.expr.evaluate import _slice_dims
+        if any(isinstance(n, ir.Ref) and n.name in env for n in ir.walk(e.arg)):
+            raise _Unsupported("a peek into a lambda parameter")
+        t = self.compile(e.arg, env)
+        names = _slice_dims(e, t.type)
+        if t.type.mapped_dimensions or sorted(names) != list(t.type.dimension_names):
+            raise _Unsupported("a partial or mapped peek in a generated cell")
+        labels = {name: build(label) for name, (_, label) in zip(names, e.address)}
+        index, valid = [], np.array(True)
+        for d in t.type.dimensions:
+            try:
+                raw = labels[d.name](())  # indexes from the grids alone (document-independent)
+            except IndexError:
+                raise _Unsupported("a peek at per-document indexes") from None
+            i = np.trunc(np.nan_to_num(np.asarray(raw, dtype=np.float64), nan=-1.0)).astype(np.intp)
+            ok = (i >= 0) & (i < (d.size or 1))
+            valid = valid & ok
+            index.append(np.where(ok, i, 0))
+        mask = None if bool(np.all(valid)) else valid
+        if not t.batched:
+            cells = np.asarray(t.const)[tuple(index)]
+            return lambda xs: cells if mask is None else np.where(mask, cells, 0)
+        ins.append(t)
+        k, where = len(ins) - 1, (slice(None), *index)
+        return lambda xs: xs[k][where] if mask is None else np.where(mask, xs[k][where], 0)
+
     def _In(self, node: ir.In, env: Mapping[str, _Value]) -> _Value:
         items = [self.compile(i, env) for i in node.items]
         if any(i.batched or not isinstance(i.const, float) for i in items):

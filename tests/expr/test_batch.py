@@ -183,3 +183,9 @@ def test_type_errors_are_reported_before_anything_runs() -> None:
     with pytest.raises(ExpressionTypeError) as info:
         compile_expression(parse_expression("reduce(attribute(a), sum, q)"), TYPES, BATCH)
     assert info.value.diagnostics[0].code == "AK341"
+
+
+def test_generated_tensors_reading_documents_run_vectorised() -> None:
+    # the form model importers give a reshape: a generate whose cells peek at computed indexes
+    assert_same("tensor<float>(i[12])(attribute(a){x: (i / 4 - (i % 4) / 4), y: (i % 4)} * 2 + sum(attribute(b)))")
+    assert_same("tensor(w[4],x[3])(attribute(a){x: (x), y: (3 - w)} + attribute(b){y: (w + 1)})")
