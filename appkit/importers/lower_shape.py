@@ -98,6 +98,8 @@ def reshape(x: Operand, shape: Sequence[int | None]) -> Operand:
     relabelled = _reshape_by_relabel(x, shape)
     if relabelled is not None:
         return relabelled
+    if all(s is not None for s in x.shape) and all(s is not None for s in shape):
+        return _reshape_by_generate(x, [int(s) for s in shape])  # type: ignore[arg-type]
     # keep the common leading axes (often an unbound batch axis); re-lay out the rest
     lead = 0
     while lead < min(x.rank, len(shape)) and x.shape[lead] == shape[lead]:
@@ -124,6 +126,38 @@ def reshape(x: Operand, shape: Sequence[int | None]) -> Operand:
         if out.shape[i] == 1:
             out = drop_axis_to_unit(out, i)
     return out
+
+
+def _reshape_by_generate(x: Operand, shape: list[int]) -> Operand:
+    """tensor(new axes)(x{old axis: position of the cell's row-major index}): one gather per cell."""
+    used = set(x.dims)
+    new_names: list[str] = []
+    for size in shape:
+        name = UNIT if size == 1 else fresh_name(used)
+        used.add(name)
+        new_names.append(name)
+    flat = _flat([n for n in new_names if n != UNIT], [s for n, s in zip(new_names, shape) if n != UNIT])
+    address: list[tuple[str, ir.Expr]] = []
+    stride = 1
+    for d, size in reversed(list(zip(x.dims, x.shape))):
+        size = int(size)  # type: ignore[arg-type]
+        if d != UNIT:
+            position: ir.Expr = ir.BinaryOp("%", _floor_div(flat, stride), num(size)) if size > 1 else num(0)
+            address.append((d, position))
+        stride *= size
+    gen_type = TensorType([Dimension(n, s) for n, s in zip(new_names, shape) if n != UNIT], x.cell_type)
+    if not gen_type.dimensions:
+        return replace(x, dims=tuple(UNIT for _ in shape), shape=tuple(shape))
+    body = ir.Slice(x.expr, tuple(reversed(address)))
+    return Operand(ir.Generate(gen_type, body), tuple(new_names), tuple(shape), x.cell_type)
+
+
+def _floor_div(expr: ir.Expr, divisor: int) -> ir.Expr:
+    return expr if divisor == 1 else call_floor(ir.BinaryOp("/", expr, num(divisor)))
+
+
+def call_floor(expr: ir.Expr) -> ir.Expr:
+    return ir.Call("floor", (expr,))
 
 
 def _reshape_by_relabel(x: Operand, shape: list[int | None]) -> Operand | None:
