@@ -93,6 +93,16 @@ CASES = {
     "LogSoftmax": unary(tf.nn.log_softmax), "Size": with_x(lambda x: x * tf.cast(tf.size(x), tf.float32), (2, 3, 4)),
     "Rank": with_x(lambda x: x * tf.cast(tf.rank(x), tf.float32)),
     "OneHot": lambda: _one_hot(),
+    # more ops TensorFlow writes for common models
+    "Erfc": unary(tf.math.erfc), "ClipByValue": unary(lambda x: tf.clip_by_value(x, -0.5, 0.7)),
+    "DivNoNan": binary(lambda a, b: tf.math.divide_no_nan(a, tf.nn.relu(b))),
+    "All": with_x(lambda x: tf.cast(tf.reduce_all(x > -0.5, axis=2), tf.float32)),
+    "Any": with_x(lambda x: tf.cast(tf.reduce_any(x > 0.8, axis=1, keepdims=True), tf.float32)),
+    "Cumsum": with_x(lambda x: tf.cumsum(x, axis=2, exclusive=True)),
+    "BroadcastTo": with_x(lambda x: tf.broadcast_to(x, [2, 3, 4]) * 2, (1, 3, 1)),
+    "Pad": with_x(lambda x: tf.pad(x, [[0, 0], [1, 2], [0, 1]])),
+    "PadV2": with_x(lambda x: tf.pad(x, [[0, 0], [0, 1], [2, 0]], constant_values=1.5)),
+    "MirrorPad": with_x(lambda x: tf.pad(x, [[0, 0], [1, 1], [2, 1]], mode="REFLECT")),
 }
 
 

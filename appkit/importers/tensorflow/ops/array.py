@@ -222,3 +222,20 @@ def split_v(node: Any, inputs: Sequence[Operand]) -> list[Operand]:
 def range_op(node: Any, inputs: Sequence[Operand]) -> Operand:
     start, limit, delta = (constant_input(node, inputs, i, n) for i, n in enumerate(("start", "limit", "delta")))
     return lower.folded(np.arange(start, limit, delta))
+
+
+@TF.register("BroadcastTo")
+def broadcast_to(node: Any, inputs: Sequence[Operand]) -> Operand:
+    return expand(inputs[0], _ints(node, inputs, 1, "shape"))
+
+
+@TF.register("Pad", "PadV2", "MirrorPad")
+def pad_op(node: Any, inputs: Sequence[Operand]) -> Operand:
+    from appkit.importers.lower_shape import pad
+
+    paddings = constant_input(node, inputs, 1, "paddings").astype(int).reshape(-1, 2)
+    value = float(constant_input(node, inputs, 2, "constant_values").reshape(-1)[0]) if node.op == "PadV2" else 0.0
+    mode = "constant"
+    if node.op == "MirrorPad":
+        mode = {"REFLECT": "reflect", "SYMMETRIC": "symmetric"}.get(str(node.attr("mode", "REFLECT")), "reflect")
+    return pad(inputs[0], paddings[:, 0].tolist(), paddings[:, 1].tolist(), value, mode)

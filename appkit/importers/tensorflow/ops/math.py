@@ -74,3 +74,16 @@ def cast_op(node: Any, inputs: Sequence[Operand]) -> Operand:
 def erfc(node: Any, inputs: Sequence[Operand]) -> Operand:
     # 1 - erf(x): Keras' exact gelu writes it
     return lower.binary(lower.constant(np.float32(1.0)), lower.unary(inputs[0], "erf"), "sub")
+
+
+@TF.register("ClipByValue")
+def clip_by_value(node: Any, inputs: Sequence[Operand]) -> Operand:
+    x, low, high = inputs
+    return lower.binary(lower.binary(x, low, "max"), high, "min")
+
+
+@TF.register("DivNoNan")
+def div_no_nan(node: Any, inputs: Sequence[Operand]) -> Operand:
+    a, b = inputs
+    zero = lower.binary(b, lower.constant(np.float32(0)), "equal")
+    return where(zero, lower.constant(np.float32(0)), lower.binary(a, b, "div"))
