@@ -189,3 +189,38 @@ def test_generated_tensors_reading_documents_run_vectorised() -> None:
     # the form model importers give a reshape: a generate whose cells peek at computed indexes
     assert_same("tensor<float>(i[12])(attribute(a){x: (i / 4 - (i % 4) / 4), y: (i % 4)} * 2 + sum(attribute(b)))")
     assert_same("tensor(w[4],x[3])(attribute(a){x: (x), y: (3 - w)} + attribute(b){y: (w + 1)})")
+
+
+def test_imported_onnx_model_batch_matches_onnxruntime(tmp_path) -> None:
+    """An ONNX graph (MatMul, Add, Relu, Reshape, Softmax) imported by appkit and run as one batch plan
+    gives what onnxruntime gives row by row."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from appkit.importers.onnx.importer import import_onnx_model
+
+    rng = np.random.default_rng(0)
+    weights = {"W1": rng.standard_normal((12, 8)), "b1": rng.standard_normal(8), "W2": rng.standard_normal((8, 6))}
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["m1"]), helper.make_node("Add", ["m1", "b1"], ["a1"]),
+             helper.make_node("Relu", ["a1"], ["r1"]), helper.make_node("MatMul", ["r1", "W2"], ["m2"]),
+             helper.make_node("Reshape", ["m2", "shape"], ["rs"]), helper.make_node("Softmax", ["rs"], ["y"], axis=-1)]
+    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()]
+    inits.append(numpy_helper.from_array(np.array([1, 2, 3], np.int64), "shape"))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    imported = import_onnx_model(tmp_path / "m.onnx", "m")
+    assert not imported.diagnostics
+    types = {name: i.type for name, i in imported.inputs.items()}
+    types.update({f"constant({k})": v.type for k, v in imported.constants.items()})
+    functions = {k: FunctionDef((), e) for k, e in imported.functions.items()}
+    plan = compile_expression(imported.expressions["default.y"], TypeContext(features=types, functions=functions),
+                              set(imported.inputs))
+    x = rng.standard_normal((40, 12)).astype(np.float32)
+    got = plan.evaluate({"x": x.reshape(40, 1, 12)}, {f"constant({k})": v for k, v in imported.constants.items()})
+    assert plan.vectorised, plan.reason
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = np.stack([session.run(None, {"x": x[i:i + 1]})[0] for i in range(40)])
+    np.testing.assert_allclose(got.reshape(40, -1), expected.reshape(40, -1), rtol=1e-5, atol=1e-6)
