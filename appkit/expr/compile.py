@@ -657,6 +657,9 @@ class Plan:
         builder = _Builder(self, self._bound_types(arrays), context)
         try:
             root = builder.compile(self.expr, {})
+        except RecursionError:
+            self.vectorised, self.reason = False, "expression nested too deeply to compile"
+            return None
         except _Unsupported as e:
             self.vectorised, self.reason = False, str(e)
             return None

@@ -48,6 +48,10 @@ AK351 = rule("AK351", "tensor type cannot be generated",
 AK352 = rule("AK352", "function argument count does not match its parameters",
              example="myfunction(1) for function myfunction(a, b)", fix="pass one argument per parameter")
 
+AK353 = rule("AK353", "expression nested too deeply to type-check",
+             example="an imported model expression with thousands of nested joins",
+             fix="split it into rank-profile functions that call each other")
+
 _MAX_CALL_DEPTH = 64  # deeper function-call chains than this are reported, not followed
 
 
@@ -86,7 +90,13 @@ def check_types(expr: ir.Expr, context: TypeContext | None = None,
                 path: str | None = None) -> tuple[TensorType | None, list[Diagnostic]]:
     """The type of `expr` and all type errors in it (the type is None when there are errors)."""
     checker = _Checker(context or TypeContext(), path)
-    result = checker.infer(expr, dict((context or TypeContext()).bindings), None)
+    try:
+        result = checker.infer(expr, dict((context or TypeContext()).bindings), None)
+    except RecursionError:
+        span = expr.span or (Span(path, 1, 1) if path else None)
+        checker.diagnostics.append(Diagnostic(AK353, "expression is nested too deeply to check", span,
+                                              "split it into rank-profile functions"))
+        result = None
     errors = checker.diagnostics
     return (result if not errors else None), errors
 
