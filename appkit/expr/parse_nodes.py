@@ -260,8 +260,9 @@ class NodeBuilder(Transformer, CallBuilder):
         return _items(c)
 
     def named_arg(self, c: list[Any]) -> ir.Node:
-        value = unquote(str(c[2])) if c[2].type == "STRING" else str(c[2])
-        return ir.NamedArg(self.name(c[0]), value, span=self.span(c[0], c[2]))
+        value = c[-1]
+        text = unquote(str(value)) if value.type == "STRING" else ("-" if len(c) == 4 else "") + str(value)
+        return ir.NamedArg(self.name(c[0]), text, span=self.span(c[0], value))
 
     def tuple_arg(self, c: list[Any]) -> TupleArg:
         return TupleArg(tuple(_items(c)), self.span(c[0], c[-1]))

@@ -67,7 +67,8 @@ def _is_name(text: str) -> bool:
 
 
 def _label(text: str) -> str:
-    """A label in a literal address or short map: bare when it lexes as one token, else quoted."""
+    """A label in a literal address or short map (or a named argument's value): bare when it lexes as
+    one token (or a minus and a number), else quoted."""
     if NAME_TOKEN.fullmatch(text) or NUMBER_TOKEN.fullmatch(text) or (text[:1] == "-" and NUMBER_TOKEN.fullmatch(text[1:])):
         return text
     return quote(text)
@@ -142,8 +143,7 @@ def _feature(node: ir.Feature) -> str:
 
 
 def _named_arg(node: ir.NamedArg) -> str:
-    value = node.value if (NAME_TOKEN.fullmatch(node.value) or NUMBER_TOKEN.fullmatch(node.value)) else quote(node.value)
-    return f"{node.name}: {value}"
+    return f"{node.name}: {_label(node.value)}"  # the value is written like a literal's label
 
 
 def _if(node: ir.If) -> str:
