@@ -276,6 +276,9 @@ def unexpected_character(text: str, pos: int) -> LexicalError:
     if ch == "/" and text.startswith("/*", pos):
         return LexicalError(pos, "'/*' does not start a comment in a schema file",
                             "use '#' at the start of each comment line")
+    if ch == "\ufeff":
+        return LexicalError(pos, "the file starts with a byte-order mark (U+FEFF)",
+                            "save the file as UTF-8 without a byte-order mark")
     if ch.isspace() or unicodedata.category(ch) == "Zs":
         return LexicalError(pos, f"unexpected whitespace character {shown}",
                             "replace it with a plain space (often pasted from a web page or word processor)")
