@@ -23,6 +23,7 @@ HELP = """Evaluate a ranking expression and print the result in tensor literal f
 A value is a tensor literal (`tensor(x[2]):[1,2]`, `{a:1.0}`, `3.5`), Vespa document JSON
 (`{"type": "tensor(x[2])", "values": [1,2]}`), or @FILE holding either. NAME is a feature as the
 expression writes it (`query(q)`, `attribute(a)`, `constant(W)`) or a bare name.
+An expression that starts with '-' goes after --: appkit eval -- '-a' a=2.
 --spec runs every case of a Vespa conformance file (expression, binary inputs, result.expect) and
 ends with the line `N passed, M failed`.
 
