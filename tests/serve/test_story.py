@@ -99,6 +99,7 @@ def test_deploy_switch_under_load_and_roll_back(served, tmp_path_factory):
     finally:
         load.stop.set()
         load.join(timeout=20)
+    assert len(load.results) > 20, "the load loop hardly ran"
     failed = [r for r in load.results if r[0] != 200]
     assert not failed, f"{len(failed)} of {len(load.results)} requests failed: {failed[:3]}"
     seen = load.versions_seen()
@@ -130,3 +131,25 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(served, tmp_path_
     assert r.status_code == 200 and r.json()["version"] == 1
     versions = httpx.get(f"{base}/v1/versions").json()
     assert versions["active"] == 2 and versions["serving"] == 1
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_scores(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, base = served
+    url = f"{base}/v1/rank/item/base"
+
+    def one(i: int) -> tuple[int, float]:
+        body = {"documents": [DOC] * (1 + i % 3), "query": {"query(q)": [i, 0, 0, 0]}}
+        with httpx.Client(timeout=10) as c:
+            hits = c.post(url, json=body).json()["hits"]
+        return len(hits), hits[0]["relevance"]
+
+    before = httpx.get(f"{base}/v1/status").json()["batching"]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(64)))
+    for i, (count, relevance) in enumerate(results):
+        assert count == 1 + i % 3 and relevance == pytest.approx(i * 1 + 0.5)  # q . embedding + popularity
+    after = httpx.get(f"{base}/v1/status").json()["batching"]
+    assert after["requests"] - before["requests"] == 64
+    assert after["batches"] - before["batches"] < 64, "no two concurrent requests were evaluated together"
