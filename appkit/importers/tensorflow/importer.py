@@ -38,10 +38,10 @@ AK401 = rule("AK401", "TensorFlow import failed unexpectedly",
              example="a graph form appkit does not expect trips a bug in the importer",
              fix="report the model that triggers it (APPKIT_DEBUG=1 shows the traceback); meanwhile convert "
              "it to ONNX and use onnx-model")
-AK403 = rule("AK403", "TensorFlow variable missing from the checkpoint",
+AK402 = rule("AK402", "TensorFlow variable missing from the checkpoint",
              example="a VariableV2 node with no entry in variables/variables.index",
              fix="save the model after the variables are initialised (variables/ must hold them)")
-AK404 = rule("AK404", "TensorFlow signature tensor unusable",
+AK403 = rule("AK403", "TensorFlow signature tensor unusable",
              example="a signature input of unknown rank, or an output that names no node",
              fix="give the signature's tensors a known rank (shape=[None, 784])")
 
@@ -184,7 +184,7 @@ class _Conversion:
             where = "the model has no variables/ directory" if checkpoint is None else \
                 "no checkpoint entry matches it"
             self.builder.model.diagnostics.append(Diagnostic(
-                AK403, f"variable '{node.name}' has no value ({where})", Span(str(self.saved.graph_file), 1, 1),
+                AK402, f"variable '{node.name}' has no value ({where})", Span(str(self.saved.graph_file), 1, 1),
                 "save the model after its variables are initialised"))
             return FAILED
         try:
@@ -286,7 +286,7 @@ def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Gr
                 problem = f"has type {data_type_name(spec.dtype)}, which cannot be a Vespa tensor"
             if problem:
                 builder.model.diagnostics.append(_diagnostic(
-                    AK404, f"signature '{signature.key}' input '{key}' {problem}", saved.graph_file))
+                    AK403, f"signature '{signature.key}' input '{key}' {problem}", saved.graph_file))
             elif graph.nodes[tensor[0]].op == "PlaceholderWithDefault":
                 continue  # taken as its constant default, as Vespa does: `training` flags fold away
             elif tensor[0] not in conversion.status:
@@ -298,7 +298,7 @@ def _convert_signatures(builder: ImportBuilder, saved: SavedModelFile, graph: Gr
                 builder.add_output(signature.key, key, result)
             elif result is DEAD:
                 builder.model.diagnostics.append(_diagnostic(
-                    AK404, f"signature '{signature.key}' output '{key}' is never computed: it lies in a "
+                    AK403, f"signature '{signature.key}' output '{key}' is never computed: it lies in a "
                     "branch that a constant predicate switches off", saved.graph_file))
         builder.model.signatures.setdefault(signature.key, tuple(signature.outputs))
     return conversion
