@@ -16,11 +16,12 @@ from appkit.source import SourceFile, Span
 
 HELP = """Evaluate a ranking expression and print the result in tensor literal form.
 
-  appkit eval 'sum(query(q) * attribute(a))' 'query(q)=tensor(x[3]):[1,2,3]' 'attribute(a)=[4,5,6]'
+  appkit eval 'sum(query(q) * attribute(a))' 'query(q)=tensor(x[3]):[1,2,3]' 'attribute(a)=tensor(x[3]):[4,5,6]'
   appkit eval 'reduce(t, max, x)' t=@t.json
   appkit eval --spec tensor_conformance.jsonl
 
-A value is a tensor literal (`tensor(x[2]):[1,2]`, `{a:1.0}`, `3.5`), Vespa document JSON
+A value is a tensor literal (`tensor(x[2]):[1,2]`, `tensor(k{}):{a:1.0}`, `3.5`; the short forms `[1,2]`
+and `{a:1.0}` where the type is declared), Vespa document JSON
 (`{"type": "tensor(x[2])", "values": [1,2]}`), or @FILE holding either. NAME is a feature as the
 expression writes it (`query(q)`, `attribute(a)`, `constant(W)`) or a bare name.
 An expression that starts with '-' goes after --: appkit eval -- '-a' a=2.
@@ -66,8 +67,9 @@ def _report(diagnostics: list[Diagnostic], sources: dict[str, SourceFile], err: 
     render_text(diagnostics, sources, err)
 
 
-def parse_value(name: str, text: str, arg_index: int):  # type: ignore[no-untyped-def]
-    """A tensor from NAME=VALUE text: literal, JSON, or @file holding either. Raises AppkitError."""
+def parse_value(name: str, text: str, declared: Any = None):  # type: ignore[no-untyped-def]
+    """A tensor from NAME=VALUE text: literal, JSON, or @file holding either; `declared` is the type the
+    name is declared with, if known (it lets short forms omit the type). Raises AppkitError."""
     from appkit.tensor.jsonformat import parse_tensor_json
     from appkit.tensor.literal import parse_tensor_literal
     from appkit.tensor.value import TensorValueError
@@ -84,8 +86,8 @@ def parse_value(name: str, text: str, arg_index: int):  # type: ignore[no-untype
     stripped = text.strip()
     try:
         if stripped.startswith(("{", "[", '"')) and _is_json(stripped):
-            return parse_tensor_json(stripped), where, text
-        return parse_tensor_literal(stripped), where, text
+            return parse_tensor_json(stripped, declared), where, text
+        return parse_tensor_literal(stripped, declared), where, text
     except TensorValueError as e:
         raise AppkitError(e.to_diagnostic(where)) from None
 
@@ -120,7 +122,7 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
                                           f"write {arg or 'NAME'}=VALUE, e.g. 'query(q)=tensor(x[2]):[1,2]'"))
             continue
         try:
-            tensor, where, source_text = parse_value(name.strip(), value, i)
+            tensor, where, source_text = parse_value(name.strip(), value, (known_types or {}).get(name.strip()))
             values[name.strip()] = tensor
         except AppkitError as e:
             diagnostics.extend(e.diagnostics)
