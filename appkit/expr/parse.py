@@ -202,12 +202,16 @@ def _translate(e: UnexpectedInput, text: str, start: str, builder: NodeBuilder) 
     if start == "feature_list" and not at_end and (token.type in _OPERATORS or token.type in ("LSQB", "LBRACE")):
         return ExpressionSyntaxError(AK315, f"{message}: a feature list holds rank features separated by spaces",
                                      span, "compute expressions in a rank-profile function and list the function")
-    return ExpressionSyntaxError(AK300, message, span, _hint(token, at_end, expected))
+    return ExpressionSyntaxError(AK300, message, span, _hint(token, at_end, expected, text))
 
 
-def _hint(token: Any, at_end: bool, expected: set[str]) -> str:
+def _hint(token: Any, at_end: bool, expected: set[str], text: str) -> str:
     if at_end:
         return "complete the expression: a value must follow the last operator or ','"
+    if token.type == "DOT" and text[token.end_pos:token.end_pos + 1].isdigit():
+        return "write a number with a digit before the point: 0.5"
+    if token.type == "LPAR" and expected & _OPERATORS and re.search(r"[\w@$]\s*$", text[:token.start_pos]):
+        return "arguments follow the name directly and outputs come after them: fieldMatch(title).completeness"
     if token.type in _VALUE_START and expected & _OPERATORS:
         return "put an operator such as '+' or '*' between the two values, or ',' between arguments"
     if expected & _VALUE_START and token.type in ("RPAR", "RSQB", "RBRACE", "COMMA"):
