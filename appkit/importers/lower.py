@@ -273,6 +273,8 @@ BINARY: dict[str, tuple[Callable[[ir.Expr, ir.Expr], ir.Expr], Callable[[Any, An
     "max": (_fn("max"), np.maximum),
     "min": (_fn("min"), np.minimum),
     "fmod": (_fn("fmod"), np.fmod),
+    "div_or_zero": (lambda a, b: ir.If(ir.BinaryOp("==", b, num(0)), num(0), ir.BinaryOp("/", a, b)),
+                    lambda a, b: np.divide(a, np.where(b == 0, 1, b)) * (b != 0)),
     "mod": (_mod_body, np.mod),
     "atan2": (_fn("atan2"), np.arctan2),
     "squared_difference": (lambda a, b: ir.BinaryOp("*", ir.BinaryOp("-", a, b), ir.BinaryOp("-", a, b)),
@@ -411,6 +413,15 @@ def _unary_table() -> dict[str, tuple[Callable[..., ir.Expr], Callable[..., Any]
     t["sign"] = (lambda a: _if(ir.BinaryOp(">", a, num(0)), num(1), _if(ir.BinaryOp("<", a, num(0)), num(-1), a)), np.sign)
     t["reciprocal"] = (lambda a: ir.BinaryOp("/", num(1), a), lambda x: 1 / x)
     t["rsqrt"] = (lambda a: ir.BinaryOp("/", num(1), call("sqrt", a)), lambda x: 1 / np.sqrt(x))
+    t["acosh"] = (lambda a: call("log", ir.BinaryOp("+", a, call("sqrt", ir.BinaryOp("-", ir.BinaryOp("*", a, a), num(1))))),
+                  np.arccosh)
+    t["asinh"] = (lambda a: call("log", ir.BinaryOp("+", a, call("sqrt", ir.BinaryOp("+", ir.BinaryOp("*", a, a), num(1))))),
+                  np.arcsinh)
+    t["atanh"] = (lambda a: ir.BinaryOp("*", num(0.5), call("log", ir.BinaryOp(
+        "/", ir.BinaryOp("+", num(1), a), ir.BinaryOp("-", num(1), a)))), np.arctanh)
+    # inf - inf is nan while nan == nan is false: no infinity literal needed
+    t["is_inf"] = (lambda a, positive=1.0, negative=1.0: _is_inf_body(a, positive, negative),
+                   lambda x, positive=1.0, negative=1.0: np.isinf(x) & (((x > 0) & bool(positive)) | ((x < 0) & bool(negative))))
     t["log1p"] = (lambda a: call("log", ir.BinaryOp("+", num(1), a)), np.log1p)
     t["expm1"] = (lambda a: ir.BinaryOp("-", call("exp", a), num(1)), np.expm1)
     t["not"] = (lambda a: ir.BinaryOp("==", a, num(0)), np.logical_not)
@@ -450,6 +461,15 @@ def _unary_table() -> dict[str, tuple[Callable[..., ir.Expr], Callable[..., Any]
     t["affine"] = (lambda a, alpha=1.0, beta=0.0: ir.BinaryOp("+", ir.BinaryOp("*", num(alpha), a), num(beta)),
                    lambda x, alpha=1.0, beta=0.0: alpha * x + beta)
     return t
+
+
+def _is_inf_body(a: ir.Expr, positive: float, negative: float) -> ir.Expr:
+    infinite = ir.BinaryOp("&&", ir.BinaryOp("!=", ir.BinaryOp("-", a, a), ir.BinaryOp("-", a, a)), ir.BinaryOp("==", a, a))
+    if positive and negative:
+        return infinite
+    if not positive and not negative:
+        return ir.BinaryOp("*", a, num(0))
+    return ir.BinaryOp("&&", infinite, ir.BinaryOp(">" if positive else "<", a, num(0)))
 
 
 def _gelu_tanh_body(a: ir.Expr) -> ir.Expr:

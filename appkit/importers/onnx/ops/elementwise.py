@@ -17,14 +17,14 @@ _MAPS = {
     "Erf": "erf", "Exp": "exp", "Floor": "floor", "Log": "log", "Neg": "neg", "Reciprocal": "reciprocal",
     "Relu": "relu", "Sigmoid": "sigmoid", "Sin": "sin", "Sinh": "sinh", "Sqrt": "sqrt", "Tan": "tan",
     "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign", "Sign": "sign", "Round": "round",
-    "Not": "not", "IsNaN": "is_nan", "Mish": "mish",
+    "Not": "not", "IsNaN": "is_nan", "Mish": "mish", "Acosh": "acosh", "Asinh": "asinh", "Atanh": "atanh",
 }
 
 
 @ONNX.register("Abs", "Ceil", "Exp", "Floor", "Log", "Neg", "Reciprocal", "Relu", "Sigmoid", "Sqrt", "Tanh",
                since_version=1)
 @ONNX.register("Acos", "Asin", "Atan", "Cos", "Sin", "Tan", since_version=7)
-@ONNX.register("Erf", "Sign", "Cosh", "Sinh", "IsNaN", since_version=9)
+@ONNX.register("Erf", "Sign", "Cosh", "Sinh", "IsNaN", "Acosh", "Asinh", "Atanh", since_version=9)
 @ONNX.register("Round", since_version=11)
 @ONNX.register("Softplus", "Softsign", "Not", since_version=1)
 @ONNX.register("Mish", since_version=18)
@@ -33,6 +33,12 @@ def unary(ctx: NodeContext, x: Operand, *_: Operand) -> Operand:
     if ctx.op_type == "Abs" and x.is_constant and np.asarray(x.value).dtype.kind == "u":
         return x
     return lower.unary(x, fn)
+
+
+@ONNX.register("IsInf", since_version=10)
+def is_inf(ctx: NodeContext, x: Operand) -> Operand:
+    return lower.unary(x, "is_inf", positive=float(ctx.attr("detect_positive", 1)),
+                       negative=float(ctx.attr("detect_negative", 1)))
 
 
 @ONNX.register("Square", since_version=1, note="not an ONNX standard op; accepted for converted TF graphs")
