@@ -277,5 +277,5 @@ def _print(rows: list[dict[str, Any]], tolerance: float, output_format: str) -> 
         bad = r["max_rel"] > tolerance
         table.add_row(r["model"], str(r["case"]), r["output"], f"{r['max_abs']:.3g}", f"{r['max_rel']:.3g}",
                       f"[red]FAIL[{AK420}][/red]" if bad else "[green]ok[/green]")
-    Console().print(table)
+    (Console() if sys.stdout.isatty() else Console(width=160)).print(table)  # no truncation in pipes and CI
     return failed
