@@ -11,8 +11,9 @@ import copyreg
 import io
 import os
 import pickle
-import re
+import importlib
 import stat
+import types
 import sys
 import tempfile
 from pathlib import Path
@@ -72,12 +73,8 @@ def load_parser(filename: str, **options: Any) -> Lark:
         if path.is_file() and _trusted(path):
             try:
                 with open(path, "rb") as f:
-                    kind = f.read(1)
-                    if kind == b"L":
-                        return Lark.load(f)
                     parser = pickle.load(f)
                 if isinstance(parser, Lark):
-                    parser.lexer_conf.re_module = re
                     return parser
             except Exception:  # a stale or corrupt cache is rebuilt below
                 pass
@@ -87,21 +84,22 @@ def load_parser(filename: str, **options: Any) -> Lark:
 
 
 def _save(parser: Lark, paths: list[Path], stem: str) -> None:
-    module, parser.lexer_conf.re_module = parser.lexer_conf.re_module, None  # modules do not pickle
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    # The LALR driver tests `action is Shift`: pickle Lark's Shift/Reduce by reference, not by value;
+    # modules (Lark keeps `re` in its lexer configuration) are pickled by name.
+    pickler.dispatch_table = {**copyreg.dispatch_table, Action: lambda action: action.name,
+                              types.ModuleType: lambda module: (importlib.import_module, (module.__name__,))}
+    # the unanalysed grammar and the tree-builder factory are not used once the parser exists
+    kept = {name: getattr(parser, name, None) for name in ("grammar", "_parse_tree_builder")}
     try:
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        # the LALR driver tests `action is Shift`: pickle Lark's Shift/Reduce by reference, not by value
-        pickler.dispatch_table = {**copyreg.dispatch_table, Action: lambda action: action.name}
+        for name in kept:
+            setattr(parser, name, None)
         pickler.dump(parser)
-        data = b"P" + buffer.getvalue()
-    except (TypeError, pickle.PicklingError):  # Lark's own lexers hold more modules: use Lark's format
-        parser.lexer_conf.re_module = module
-        buffer = io.BytesIO()
-        parser.save(buffer)
-        data = b"L" + buffer.getvalue()
     finally:
-        parser.lexer_conf.re_module = module
+        for name, value in kept.items():
+            setattr(parser, name, value)
+    data = buffer.getvalue()
     for path in paths:
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
