@@ -1,0 +1,40 @@
+"""Run a command as a fresh process and measure its wall time and peak memory (shared by benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bench_env() -> dict[str, str]:
+    """The environment of a normal install: bytecode caches used (this machine may switch them off)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_once(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, exit code) of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def measure(cmd: list[str], runs: int = 7, cwd: Path | None = None) -> tuple[float, float]:
+    """Median seconds and median peak RSS (MB) over `runs` fresh processes."""
+    results = [run_once(cmd, cwd) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+
+
+def row(label: str, ours: float, peer: float, target: float, unit: str = "s") -> str:
+    ratio = ours / peer if peer else float("inf")
+    verdict = "ok" if ratio <= target else "MISSES"
+    return f"{label:<58} {ours:9.3f} {unit:<3} vs {peer:9.3f} {unit:<3} ratio {ratio:5.2f}x (target <= {target}x) {verdict}"

@@ -1,0 +1,97 @@
+"""`appkit validate` as a whole process, beside the floor `python -c "import lark, lxml.etree"`.
+
+Prints: the sample package cold (no model cache) and warm, and a generated package of 200 schemas
+with 20 rank profiles each; times and peak memory as ratios to the floor.
+Run: python benchmarks/validate.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _proc import REPO, bench_env, measure, row, run_once  # noqa: E402
+
+PY = sys.executable
+FLOOR = [PY, "-c", "import lark, lxml.etree"]
+
+
+def generated_package(root: Path, schemas: int = 200, profiles: int = 20) -> Path:
+    (root / "schemas").mkdir(parents=True)
+    docs = "\n".join(f'            <document type="doc{i}" mode="index"/>' for i in range(schemas))
+    (root / "services.xml").write_text(f"""<services version="1.0">
+    <container id="default" version="1.0"><search/></container>
+    <content id="main" version="1.0">
+        <redundancy>1</redundancy>
+        <documents>
+{docs}
+        </documents>
+        <nodes><node hostalias="node1" distribution-key="0"/></nodes>
+    </content>
+</services>
+""")
+    for i in range(schemas):
+        ps = "\n".join(f"""    rank-profile p{j} inherits base {{
+        function f{j}() {{
+            expression: sum(query(q) * attribute(embedding)) * {j + 1} + attribute(popularity)
+        }}
+        first-phase {{
+            expression: f{j} + bm25(title)
+        }}
+    }}""" for j in range(profiles - 1))
+        (root / "schemas" / f"doc{i}.sd").write_text(f"""schema doc{i} {{
+    document doc{i} {{
+        field title type string {{
+            indexing: index | summary
+            index: enable-bm25
+        }}
+        field popularity type double {{
+            indexing: attribute
+        }}
+        field embedding type tensor<float>(x[16]) {{
+            indexing: attribute
+        }}
+    }}
+    rank-profile base {{
+        inputs {{
+            query(q) tensor<float>(x[16])
+        }}
+        first-phase {{
+            expression: attribute(popularity)
+        }}
+    }}
+{ps}
+}}
+""")
+    return root
+
+
+def main() -> None:
+    subprocess.run([PY, "-m", "compileall", "-q", str(REPO / "appkit")], env=bench_env(), check=False)
+    floor_t, floor_m = measure(FLOOR)
+    print(f"floor (python -c 'import lark, lxml.etree'): {floor_t:.3f} s, {floor_m:.1f} MB peak\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        sample = Path(tmp) / "sample_app"
+        shutil.copytree(REPO / "sample_app", sample, ignore=shutil.ignore_patterns(".appkit"))
+        validate = [PY, "-m", "appkit", "validate", str(sample)]
+        colds = []
+        for _ in range(3):
+            shutil.rmtree(sample / ".appkit", ignore_errors=True)
+            colds.append(run_once(validate))
+        cold_t = sorted(c[0] for c in colds)[1]
+        warm_t, warm_m = measure(validate)
+        big = generated_package(Path(tmp) / "big")
+        big_t, big_m = measure([PY, "-m", "appkit", "validate", str(big)], runs=3)
+        print(row("appkit validate sample_app, cold (imports the model)", cold_t, floor_t, 10))
+        print(row("appkit validate sample_app, warm (model cache)", warm_t, floor_t, 2))
+        print(row("  peak memory, warm", warm_m, floor_m, 1.5, "MB"))
+        print(row("appkit validate: 200 schemas x 20 rank profiles", big_t, floor_t, 10))
+        print(row("  peak memory", big_m, floor_m, 10, "MB"))
+
+
+if __name__ == "__main__":
+    main()
