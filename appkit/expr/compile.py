@@ -593,21 +593,25 @@ class Plan:
     vectorised: bool = True
     reason: str = ""
     _programs: dict[tuple[Any, ...], _Program] = field(default_factory=dict, repr=False)
+    _last_key: tuple[Any, ...] | None = field(default=None, repr=False)
 
     def evaluate(self, batch: Mapping[str, Array], constants: Mapping[str, Tensor | Array | float] | None = None
                  ) -> Array:
         """Results stacked along the batch axis: shape (N, *dense sizes of the result, canonical order)."""
         constants = constants or {}
         arrays = [np.asarray(batch[name]) for name in self.input_types]
-        key = (tuple((a.shape[1:], a.dtype.str) for a in arrays),
-               tuple((k, id(v)) for k, v in constants.items()))
+        key = (tuple([(a.shape[1:], a.dtype.str) for a in arrays]), tuple(constants), tuple(map(id, constants.values())))
         programs = self._programs
-        program = programs.pop(key, None) if key in programs else None
-        if program is None:
-            program = self._build(arrays, constants)
-            if len(programs) >= _PROGRAM_CACHE:  # e.g. a new query tensor per request: keep the recent ones
-                del programs[next(iter(programs))]
-        programs[key] = program  # most recently used last
+        if key == self._last_key:  # the common case of serving: same shapes, same constants
+            program = programs[key]
+        else:
+            program = programs.pop(key, None) if key in programs else None
+            if program is None:
+                program = self._build(arrays, constants)
+                if len(programs) >= _PROGRAM_CACHE:  # e.g. a new query tensor per request: keep the recent
+                    del programs[next(iter(programs))]
+            programs[key] = program  # most recently used last
+            self._last_key = key
         if program is None or not self.vectorised:
             return self._per_document(arrays, constants)
         regs: list[Any] = [None] * program.n_slots
