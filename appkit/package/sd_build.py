@@ -145,7 +145,7 @@ class Builder:
 
     def path_value(self, node: Tree, kind: str) -> str:
         value = self.name(node.children[-1])
-        if ".." in value.split("/") or ".." in value:
+        if ".." in value.split("/"):
             self.error(AK214, f"'..' is not allowed in {kind} path '{value}'", node.children[-1],
                        hint="refer to files inside the application package, relative to its root")
         return value

@@ -86,7 +86,7 @@ def _error(e: UnexpectedInput, body: str, offset: int, span_at: Callable[[int], 
         from appkit.package.sd_lexer import unexpected_character  # sd_lexer imports this module
 
         lexical = unexpected_character(body, where)
-        return Diagnostic(AK201, f"{lexical.message} in indexing statement", span_at(offset + where - _shift(body)),
+        return Diagnostic(AK201, f"{lexical.message} in indexing statement", span_at(offset + where),
                           lexical.hint)
     if isinstance(e, UnexpectedToken) and not isinstance(e, UnexpectedEOF):
         token = e.token
@@ -97,7 +97,7 @@ def _error(e: UnexpectedInput, body: str, offset: int, span_at: Callable[[int], 
                                   hint="add the expression the value goes to, e.g. '| summary', or remove the '|'")
             return Diagnostic(AK215, "indexing statement ends too early", where, hint=_expected_hint(e.expected))
         word = str(token)
-        where = span_at(offset + (token.start_pos or 0) - _shift(body))
+        where = span_at(offset + (token.start_pos or 0))
         if token.type == "IDENTIFIER":
             return Diagnostic(AK215, f"'{word}' is not an indexing expression", where,
                               hint="use indexing expressions such as 'input NAME', 'attribute', 'index', 'summary', "
@@ -105,11 +105,6 @@ def _error(e: UnexpectedInput, body: str, offset: int, span_at: Callable[[int], 
         return Diagnostic(AK215, f"unexpected '{word}' in indexing statement", where, hint=_expected_hint(e.expected))
     return Diagnostic(AK215, "indexing statement ends too early", span_at(offset + len(body.rstrip())),
                       hint="complete the statement, e.g. 'input title | index'")
-
-
-def _shift(body: str) -> int:
-    """The multi-line form's body starts with a space standing in for its '{' (same length, no shift)."""
-    return 0
 
 
 def _expected_hint(expected: set[str] | frozenset[str]) -> str:

@@ -112,7 +112,7 @@ def expression(b: Builder, token: Token) -> m.ExpressionText:
     else:
         text, span = b.raw_text(token, colon + 1)
     ref = m.ExpressionText(text, span)
-    if ref.file_reference is not None and ".." in ref.file_reference:
+    if ref.file_reference is not None and ".." in ref.file_reference.split("/"):
         b.error(AK214, f"'..' is not allowed in expression file name '{ref.file_reference}'", span,
                 hint="put the .expression file in the schema's directory and name it without a path")
     return ref
