@@ -136,14 +136,33 @@ def errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
 # --- references ----------------------------------------------------------------------------------------
 
 
-def random_inputs(model: ImportedModel, batch: int, seed: int) -> dict[str, np.ndarray]:
+def random_inputs(model: ImportedModel, batch: int, seed: int,
+                  kinds: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Random values of each input's type: normal floats; 0/1 for integer (index) and bool inputs."""
     rng = np.random.default_rng(seed)
     result = {}
     for name, model_input in model.inputs.items():
-        shape = [batch if d.size is None else d.size for d in model_input.type.dimensions]
+        shape = sorted_to_framework([batch if d.size is None else d.size for d in model_input.type.dimensions],
+                                    model_input.type)
         dtype = np.float64 if model_input.type.cell_type.value == "double" else np.float32
-        result[name] = rng.normal(size=sorted_to_framework(shape, model_input.type)).astype(dtype)
+        kind = (kinds or {}).get(name, "float")
+        values = rng.integers(0, 2, size=shape) if kind in ("int", "bool") else rng.normal(size=shape)
+        result[name] = values.astype(dtype)
     return result
+
+
+def tensorflow_input_kinds(model_dir: str) -> dict[str, str]:
+    """Input function -> "int", "bool" or "float", from the SavedModel's signature dtypes."""
+    from appkit.importers.tensorflow.savedmodel import read_saved_model
+
+    integer = {3, 4, 5, 6, 9, 17, 22, 23}
+    kinds = {}
+    for signature, functions in signature_input_functions(model_dir).items():
+        specs = read_saved_model(Path(model_dir)).signatures[signature].inputs
+        for key, function in functions.items():
+            dtype = specs[key].dtype
+            kinds[function] = "int" if dtype in integer else "bool" if dtype == 10 else "float"
+    return kinds
 
 
 def sorted_to_framework(shape: list[int], type_: Any) -> list[int]:
@@ -176,7 +195,8 @@ def tensorflow_reference(model: ImportedModel) -> Callable[[str, dict[str, np.nd
     def run(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fn = loaded.signatures[signature]
         specs = fn.structured_input_signature[1]
-        feed = {key: tf.constant(inputs[functions[signature][key]], dtype=spec.dtype) for key, spec in specs.items()}
+        feed = {key: tf.constant(np.asarray(inputs[functions[signature][key]]).astype(spec.dtype.as_numpy_dtype))
+                for key, spec in specs.items()}
         return {k: v.numpy() for k, v in fn(**feed).items()}
 
     return run
@@ -256,7 +276,8 @@ def run(args: argparse.Namespace) -> int:
                              f"installed\n  hint: pip install {package} (appkit itself imports models without it)\n")
             failed = True
             continue
-        cases = [random_inputs(model, args.batch, args.seed)] + ([extra] if extra else [])
+        kinds = tensorflow_input_kinds(model.path) if model.format == "tensorflow" else None
+        cases = [random_inputs(model, args.batch, args.seed, kinds)] + ([extra] if extra else [])
         rows.extend(verify_model(model, reference, cases))
     failed |= _print(rows, args.tolerance, args.format)
     return 1 if failed else 0
