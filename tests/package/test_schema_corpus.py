@@ -7,6 +7,7 @@ INDEX.tsv gives parse_ok / semantic_error / parse_error / parser_action_error / 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,42 @@ def test_semantic_rows_report_vespa_reason(name, code):
     model, errors = _parse(root, rel)
     assert model is not None
     assert [e.code for e in errors] == [code]
+
+
+def _profiles(profiles):
+    for p in profiles:
+        yield p
+        yield from _profiles(p.profiles)
+
+
+def test_models_hold_every_declaration():
+    # Count declarations with plain regexes over each accepted file and compare with the model,
+    # so that nothing the grammar accepts is silently left out of the typed model.
+    root = shared_path("corpus")
+    checked = 0
+    for rel, expected in _rows():
+        if rel in NOT_VESPA_SYNTAX or expected not in ACCEPT or not rel.endswith(".sd"):
+            continue
+        source = SourceFile.read(root / rel, rel)
+        schema, _ = parse_schema(source)
+        if schema is None:
+            continue
+        text = re.sub(r"#[^\n]*", "", source.text)
+        profiles = list(_profiles(schema.rank_profiles))
+        structs = schema.structs + schema.annotations + (
+            schema.document.structs + schema.document.annotations if schema.document else ())
+        found = {
+            "functions": sum(len(p.functions) for p in profiles),
+            "profiles": len(profiles),
+            "first-phase": sum(1 for p in profiles if p.first_phase),
+            "fields": len(schema.all_fields) + sum(len(s.fields) for s in structs),
+        }
+        counted = {
+            "functions": len(re.findall(r"(?m)^\s*(?:function|macro)\s+(?:inline\s+)?\w+\s*\$?\s*\(", text)),
+            "profiles": len(re.findall(r"(?m)^\s*(?:rank-profile|model)\s+[\w-]+", text)),
+            "first-phase": len(re.findall(r"(?<![\w-])first-phase\s*\{", text)),
+            "fields": len(re.findall(r"(?<![\w-])field\s+\w+\s+type\b", text)),
+        }
+        assert found == counted, rel
+        checked += 1
+    assert checked > 400
