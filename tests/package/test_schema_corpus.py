@@ -54,6 +54,7 @@ EXPECTED_PLACE = {
     "invalid-name.sd": (3, 8),
     "badparse.sd": (4, 5),
     "documents.sd": (15, 1),
+    "importing.sd": (9, 3),  # use-document: (removed in 2022)
 }
 
 # Checks Vespa makes after parsing that appkit makes while parsing (semantic_error rows).
