@@ -28,7 +28,7 @@ NOT_VESPA_SYNTAX = {
     "vespa/storage/src/tests/text/text_html.sd": "`schema text/html`: '/' cannot be in a name",
     "vespa/storage/src/tests/text/text_plain.sd": "`schema text/plain`: '/' cannot be in a name",
     "vespa/model-evaluation/src/test/resources/config/smallconstant/smallconstant.sd":
-        "constant `my_tensor` is followed by a newline, not ':' or '{' (constant() has no such form)",
+        "constant `my_tensor` lacks its '{' (constant() needs ':' or '{'; the file has one '}' more than '{')",
     "vespa/config-model/src/test/examples/stemmingresolver.sd":
         "`stemming: all` is refused by Stemming.get() in the parser action",
     "vespa/config-model/src/test/cfg/application/validation/testjars/ok/searchdefinitions/book.sd":
