@@ -185,15 +185,23 @@ def constant(b: Builder, node: Tree) -> m.ConstantDecl:
             if isinstance(item, Tree) and item.data == "type_item":
                 tensor_type = b.tensor_type(item.children[-1])
             elif isinstance(item, Token) and item.type == "TENSOR_VALUE":
-                image = str(item)
-                value = " ".join(image[min(i for i in (image.find(":"), image.find("{")) if i >= 0) + 1:].split())
-                value = value[:-1].strip() if image.rstrip().endswith("}") and not image.count(":") else value
+                value = _deprecated_tensor_value(str(item))
         return m.ConstantDecl(name, span, tensor_type, value)
     tensor_type, _ = value_type(b, kids[1])
     target = kids[-1]
     if isinstance(target, Tree) and target.data == "file_item":
         return m.ConstantDecl(name, span, tensor_type, None, file=b.path_value(target, "constant file"))
     return m.ConstantDecl(name, span, tensor_type, tensor_value_text(b, target))
+
+
+def _deprecated_tensor_value(image: str) -> str:
+    """`value: {...}` or `value { {...} }`, as Vespa cuts them (tensorValuePrefixedByValue())."""
+    rest = image[len("value"):].lstrip()
+    if rest.startswith(":"):
+        body = rest[1:]
+    else:
+        body = image[image.index("{") + 1:image.rindex("}")]
+    return " ".join(body.split())
 
 
 def schema_constant(b: Builder, node: Tree) -> m.ConstantDecl:

@@ -238,3 +238,16 @@ def test_single_line_indexing_ends_where_vespa_stops():
     assert diagnostics == []
     x = schema.document.fields[0].struct_fields[0]
     assert x.indexing.text == "attribute" and x.attributes[0].has("fast-search")
+
+
+def test_deprecated_constant_forms():
+    text = ("schema s {\n rank-profile p {\n  constants {\n   a {\n    value: { {x:a}:1 }\n    type: tensor(x{})\n   }\n"
+            "   b {\n    value {\n     { {x:b}:2 }\n    }\n   }\n   k: 2.5\n   constant(m) tensor(x[2]): file: m.json\n"
+            "  }\n }\n}\n")
+    schema, diagnostics = _schema(text, "s.sd")
+    assert diagnostics == []
+    a, b, k, m = schema.rank_profiles[0].constants
+    assert (a.value_text, a.type) == ("{ {x:a}:1 }", TensorType.parse("tensor(x{})"))
+    assert b.value_text == "{ {x:b}:2 }"
+    assert (k.name, k.value_text, k.type) == ("k", "2.5", None)
+    assert (m.name, m.file, m.type) == ("m", "m.json", TensorType.parse("tensor(x[2])"))
