@@ -63,7 +63,7 @@ def parse_schema(source: SourceFile) -> tuple[m.Schema | None, list[Diagnostic]]
         return None, diagnostics + [_too_deep(source)]
     except Exception as e:  # a bug in appkit, reported as such rather than as a traceback
         return None, diagnostics + [_internal_error(source, e)]
-    if schema is not None and not schema.document_only:
+    if schema is not None:
         _check_file_name(builder, schema, source.path)
     return schema, diagnostics + builder.diagnostics
 
