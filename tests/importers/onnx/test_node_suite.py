@@ -31,14 +31,17 @@ SKIP_REASONS = {
     "reshape to an empty tensor": "an empty tensor: Vespa dimensions have at least one element",
     "training mode": "training mode is random or uses batch statistics; appkit imports models for inference",
     "einsum with '...'": "einsum with an ellipsis is not supported (documented in docs/operators.md)",
+    "Indices output is not supported": "MaxPool's argmax Indices output is not converted (documented in docs/operators.md)",
     "has no identity": "a reduction of an empty tensor: Vespa dimensions have at least one element",
 }
 
 
-def _tolerance(elem_type: int) -> tuple[float, float]:
-    # float16 and bfloat16 results are computed in float cells (as Vespa does), so they differ in the
-    # last bits of the 16-bit reference
-    return {onnx.TensorProto.FLOAT16: (2e-3, 2e-3), onnx.TensorProto.BFLOAT16: (1e-2, 1e-2)}.get(elem_type, (1e-4, 1e-5))
+def _tolerance(case, elem_type: int) -> tuple[float, float]:
+    # the case's own tolerance (ONNX's default is rtol 1e-3: some expected values are written with four
+    # decimals); float16 and bfloat16 results are computed in float cells (as Vespa does), so they
+    # differ in the last bits of the 16-bit reference
+    wider = {onnx.TensorProto.FLOAT16: (2e-3, 2e-3), onnx.TensorProto.BFLOAT16: (1e-2, 1e-2)}.get(elem_type, (0, 0))
+    return max(case.rtol, wider[0]), max(case.atol, wider[1])
 
 
 def _array(a) -> np.ndarray:
@@ -119,7 +122,7 @@ def _run_case(case, tmp: Path) -> tuple[str, str]:
             got = ours.get(key)
             if got is None:
                 return "fail", f"output {key} missing"
-            rtol, atol = _tolerance(vi.type.tensor_type.elem_type)
+            rtol, atol = _tolerance(case, vi.type.tensor_type.elem_type)
             if got.shape != expected.shape or not np.allclose(got.astype(np.float64), expected.astype(np.float64),
                                                               rtol=rtol, atol=atol, equal_nan=True):
                 return "fail", f"output {key} differs: max abs error {_max_error(got, expected)}"

@@ -189,6 +189,37 @@ case("OneHot", np.array([0, 2, -1, 1], dtype=np.int64), const(np.array(3, dtype=
 case("OneHot", np.array([[0, 2], [1, 1]], dtype=np.int64), const(np.array(4, dtype=np.int64)), const(np.array([-1, 1], dtype=F)), axis=0,
      opset=11, id="OneHot-axis0")
 
+# --- convolution and pooling -----------------------------------------------------------------------
+case("Conv", rnd(1, 2, 6, 7), const(rnd(3, 2, 3, 3, seed=1)), const(rnd(3, seed=2)), id="Conv-2d")
+case("Conv", rnd(2, 2, 7, 7), const(rnd(4, 2, 3, 2, seed=1)), strides=[2, 1], pads=[1, 0, 1, 1], dilations=[1, 2],
+     id="Conv-strides-pads-dilations")
+case("Conv", rnd(1, 3, 9), const(rnd(2, 3, 3, seed=1)), auto_pad="SAME_UPPER", strides=[2], id="Conv-1d-same")
+case("Conv", rnd(1, 3, 5, 5), const(rnd(3, 1, 3, 3, seed=1)), group=3, pads=[1, 1, 1, 1], id="Conv-depthwise")
+case("Conv", rnd(1, 2, 5, 5), rnd(2, 2, 3, 3, seed=1), id="Conv-runtime-weights")
+case("MaxPool", rnd(1, 2, 6, 6), kernel_shape=[2, 2], strides=[2, 2])
+case("MaxPool", rnd(1, 2, 5, 6), kernel_shape=[3, 2], pads=[1, 1, 1, 0], dilations=[1, 2], id="MaxPool-pads-dilations")
+case("MaxPool", rnd(1, 1, 7, 7), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, id="MaxPool-ceil")
+case("AveragePool", rnd(1, 2, 6, 6), kernel_shape=[3, 3], pads=[1, 1, 1, 1], id="AveragePool-exclude-pad")
+case("AveragePool", rnd(1, 2, 6, 6), kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1,
+     id="AveragePool-include-pad")
+case("AveragePool", rnd(1, 2, 8), kernel_shape=[3], strides=[2], auto_pad="SAME_LOWER", id="AveragePool-1d-same")
+case("GlobalAveragePool", rnd(2, 3, 4, 5))
+case("GlobalMaxPool", rnd(2, 3, 4, 5))
+case("InstanceNormalization", rnd(2, 3, 4, 5), const(rnd(3, seed=1)), const(rnd(3, seed=2)), epsilon=1e-3)
+# onnx.reference (1.23) computes the L1 norm without abs(): compared with onnxruntime only
+case("LpNormalization", rnd(3, 4), axis=1, p=1, reference=False)
+case("LpNormalization", rnd(3, 4), axis=0, p=2, id="LpNormalization-l2")
+case("Hardmax", rnd(3, 4, 5), axis=1, opset=13)
+case("GatherElements", rnd(3, 4), np.array([[0, 2, 1, 2], [2, 0, -1, 1], [1, 1, 0, 0]], dtype=np.int64), axis=0)
+case("GatherElements", rnd(3, 4), const(np.array([[3, 0], [1, 1], [0, 2]], dtype=np.int64)), axis=1,
+     id="GatherElements-fewer-constant")
+case("IsInf", np.array([1, np.inf, -np.inf, np.nan, 0], dtype=F), opset=10)
+case("IsInf", np.array([1, np.inf, -np.inf, np.nan, 0], dtype=F), detect_negative=0, opset=10, id="IsInf-positive")
+for name in ("Acosh",):
+    case(name, rnd(6, low=1.1, high=3), opset=9)
+case("Asinh", rnd(6), opset=9)
+case("Atanh", rnd(6, low=-0.9, high=0.9), opset=9)
+
 
 def build(c: Case):
     graph_inputs, initializers, node_inputs, feed = [], [], [], {}

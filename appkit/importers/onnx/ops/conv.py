@@ -1,0 +1,48 @@
+"""ONNX Conv, MaxPool and AveragePool (any number of spatial axes), through lower_conv's windows."""
+
+from __future__ import annotations
+
+from appkit.importers.lower import ConversionError, Operand
+from appkit.importers.lower_conv import Window, conv, pool, same_padding
+from appkit.importers.onnx.context import ONNX, NodeContext
+
+
+def _windows(ctx: NodeContext, x: Operand, kernel: list[int]) -> list[Window]:
+    spatial = len(kernel)
+    strides = list(ctx.attr("strides", [1] * spatial))
+    dilations = list(ctx.attr("dilations", [1] * spatial))
+    pads = list(ctx.attr("pads", [0] * (2 * spatial)))
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    ceil_mode = bool(ctx.attr("ceil_mode", 0))
+    windows = []
+    for i in range(spatial):
+        n = x.shape[2 + i]
+        if n is None:
+            raise ConversionError("a window over a spatial axis of unknown size")
+        before, after = pads[i], pads[i + spatial]
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            before, after = same_padding(int(n), kernel[i], strides[i], dilations[i], auto_pad == "SAME_UPPER")
+        elif auto_pad == "VALID":
+            before = after = 0
+        windows.append(Window(kernel[i], strides[i], dilations[i], before, after, ceil_mode))
+    return windows
+
+
+@ONNX.register("Conv", since_version=1, note="group 1 or depthwise")
+def conv_(ctx: NodeContext, x: Operand, w: Operand, b: Operand | None = None) -> Operand:
+    kernel = list(ctx.attr("kernel_shape", [s for s in w.shape[2:]]))
+    if any(k is None for k in kernel):
+        raise ConversionError("Conv weights of unknown size")
+    return conv(x, w, b, _windows(ctx, x, [int(k) for k in kernel]), int(ctx.attr("group", 1)))
+
+
+@ONNX.register("MaxPool", since_version=1, note="without the Indices output")
+def max_pool(ctx: NodeContext, x: Operand) -> Operand:
+    if ctx.output_count > 1 and ctx.node.output[1]:
+        raise ConversionError("MaxPool's Indices output is not supported")
+    return pool(x, _windows(ctx, x, list(ctx.attr("kernel_shape"))), "max")
+
+
+@ONNX.register("AveragePool", since_version=1)
+def average_pool(ctx: NodeContext, x: Operand) -> Operand:
+    return pool(x, _windows(ctx, x, list(ctx.attr("kernel_shape"))), "avg", bool(ctx.attr("count_include_pad", 0)))
