@@ -166,7 +166,14 @@ class NodeBuilder(Transformer, CallBuilder):
         return ir.Neg(arg, span=span)
 
     def not_(self, c: list[Any]) -> ir.Node:
-        return ir.Not(c[1], span=self.span(c[0], c[1]))
+        arg, span = c[1], self.span(c[0], c[1])
+        # Vespa reads `!-x` as -(!x): its value() applies ! first, then the minus (and `!-2` as -(!2)).
+        if not self.is_parenthesized(arg):
+            if isinstance(arg, ir.Neg):
+                return ir.Neg(ir.Not(arg.arg, span=span), span=span)
+            if isinstance(arg, ir.Number) and math.copysign(1.0, arg.value) < 0:  # a folded -NUMBER
+                return ir.Neg(ir.Not(ir.Number(-arg.value, span=arg.span), span=span), span=span)
+        return ir.Not(arg, span=span)
 
     # ---- slices -----------------------------------------------------------------------------------
 

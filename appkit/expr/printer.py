@@ -124,11 +124,11 @@ def _neg(node: ir.Neg) -> str:
     arg = node.arg
     if isinstance(arg, ir.Number) and _level(arg) == _PRIMARY:
         return f"-({format_number(arg.value)})"  # `-2` would read back as the number -2
-    return "-" + _p(arg, _UNARY)
+    return "-" + _p(arg, _PRIMARY)  # Vespa takes one - or ! before a primary: -(-x), -(!x)
 
 
 def _not(node: ir.Not) -> str:
-    return "!" + _p(node.arg, _UNARY)
+    return "!" + _p(node.arg, _PRIMARY)
 
 
 def _in(node: ir.In) -> str:
@@ -177,6 +177,8 @@ def _call(node: ir.Call) -> str:
 
 def _slice(node: ir.Slice) -> str:
     base = _p(node.arg, _PRIMARY)
+    if isinstance(node.arg, ir.Slice):
+        base = f"({base})"  # Vespa reads one slice per value: (t{x:1}){y:2}
     if node.bracket:
         return f"{base}[{_p(node.address[0][1], _TOP)}]"
     if len(node.address) == 1 and node.address[0][0] == "":
