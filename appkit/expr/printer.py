@@ -1,9 +1,9 @@
 """Print appkit.expr.ir trees as Vespa ranking-expression text, with only the parentheses needed.
 
 `parse_expression(print_expression(e)) == e` for every tree the parser can produce (see
-tests/expr/test_parse_roundtrip.py). Trees built by hand can hold what no text means: a NaN or infinite
-`Number` prints as `(0/0)`/`(1/0)` (the same value, not the same tree), and a `Ref` or `Feature` named
-like a built-in or `true`/`false` reads back as that built-in.
+tests/expr/test_parse_roundtrip.py). Trees built by hand can hold what no text means: a NaN `Number` prints
+as `(0/0)` (the same value, not the same tree), and a `Ref` or `Feature` named like a built-in or
+`true`/`false` reads back as that built-in.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def format_number(value: float) -> str:
     if math.isnan(value):
         return "(0/0)"
     if math.isinf(value):
-        return "(1/0)" if value > 0 else "(-1/0)"
+        return "1e999" if value > 0 else "-1e999"  # overflows to infinity, in appkit and in Vespa
     if value.is_integer() and abs(value) < 1e16:
         text = str(int(value))
         return "-0" if text == "0" and math.copysign(1.0, value) < 0 else text
@@ -81,7 +81,7 @@ def _level(node: ir.Node) -> int:
         return _CHAIN
     if isinstance(node, (ir.Neg, ir.Not)):
         return _UNARY
-    if isinstance(node, ir.Number) and math.isfinite(node.value) and math.copysign(1.0, node.value) < 0:
+    if isinstance(node, ir.Number) and not math.isnan(node.value) and math.copysign(1.0, node.value) < 0:
         return _UNARY  # -2 reads as a negation where only a primary may stand
     return _PRIMARY
 
