@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for random(...)")
     parser.add_argument("--json", action="store_true", help="print the result as Vespa document JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="with --spec: print only the summary line")
+    parser.add_argument("--app", metavar="PATH", help="evaluate in the context of this application package")
+    parser.add_argument("--profile", metavar="[SCHEMA/]PROFILE",
+                        help="with --app: the rank profile whose functions, constants and inputs apply (default: default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +61,28 @@ def run(args: argparse.Namespace) -> int:
     if not args.expression:
         sys.stderr.write("appkit eval: error: give an expression (or --spec FILE); see appkit eval --help\n")
         return 2
+    if args.app:
+        return _run_in_app(args)
+    if args.profile:
+        sys.stderr.write("appkit eval: error: --profile goes with --app PATH\n")
+        return 2
     return run_expression(args.expression, args.values, args.seed, args.json, sys.stdout, sys.stderr)
+
+
+def _run_in_app(args: argparse.Namespace) -> int:
+    from appkit.bundle.profile_context import profile_context
+
+    root = Path(args.app)
+    if not root.is_dir():
+        sys.stderr.write(f"appkit eval: error: {root}: not a directory\n")
+        return 2
+    ctx = profile_context(root, args.profile)
+    if ctx.diagnostics:
+        _report(ctx.diagnostics, {}, sys.stderr)
+        return 1
+    return run_expression(args.expression, args.values, args.seed, args.json, sys.stdout, sys.stderr,
+                          functions=ctx.functions, known_values=ctx.values, known_types=ctx.types,
+                          rewrite=ctx.lower)
 
 
 def _report(diagnostics: list[Diagnostic], sources: dict[str, SourceFile], err: TextIO) -> None:
@@ -103,7 +127,7 @@ def _is_json(text: str) -> bool:
 def run_expression(text: str, value_args: list[str], seed: int | None, as_json: bool, out: TextIO,
                    err: TextIO, *, functions: Mapping[str, Any] | None = None,
                    known_values: Mapping[str, Any] | None = None,
-                   known_types: Mapping[str, Any] | None = None) -> int:
+                   known_types: Mapping[str, Any] | None = None, rewrite: Any = None) -> int:
     """Evaluate `text` with NAME=VALUE arguments. `functions` (name -> (params, body)), `known_values`
     (constants) and `known_types` (declared inputs and attributes) are where a rank profile plugs in,
     for `--app PATH --profile NAME`; values given on the command line take precedence."""
@@ -137,6 +161,8 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
                 sources[f"<value of {name.strip()}>"] = SourceFile(f"<value of {name.strip()}>", value)
     try:
         expr = parse_expression(text, path=EXPRESSION_PATH)
+        if rewrite is not None:  # --app: model features lowered as in the profile
+            expr = rewrite(expr)
     except AppkitError as e:
         _report(diagnostics + list(e.diagnostics), sources, err)
         return 1

@@ -101,3 +101,41 @@ def test_usage_errors_exit_2(sample: Path):
     assert _deploy(str(sample), "--bundle-only").returncode == 2
     assert _deploy(str(sample / "nope")).returncode == 2
     assert _deploy(str(sample), "--keep", "0").returncode == 2
+
+
+FEATURES = "tensor<float>(d0[1],d1[8]):[[0.5,-1,0.25,2,0,1,-0.5,0.75]]"
+
+
+def _eval(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appkit", "eval", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_lowered_profiles_score_like_the_original(sample: Path, tmp_path: Path):
+    out = tmp_path / "bundle"
+    assert main(["deploy", str(sample), "--bundle-only", "-o", str(out)]) == 0
+    learned = json.loads((out / "profiles" / "product" / "learned.json").read_text())
+    second_phase = learned["phases"]["second-phase"]["expression"]
+    original = _eval("--app", str(sample), "--profile", "product/learned",
+                     'sum(tensorflow("product_ranker/saved"))', f"attribute(features)={FEATURES}")
+    lowered = _eval("--app", str(out / "vespa"), "--profile", "product/learned", second_phase,
+                    f"attribute(features)={FEATURES}")
+    assert original.returncode == 0, original.stderr
+    assert lowered.returncode == 0, lowered.stderr
+    assert original.stdout == lowered.stdout
+    score = float(original.stdout.strip().split("{")[1].rstrip("}"))
+    tf = pytest.importorskip("tensorflow")
+    import numpy as np
+
+    model = tf.saved_model.load(str(sample / "models" / "product_ranker" / "saved"))
+    x = np.array([[0.5, -1, 0.25, 2, 0, 1, -0.5, 0.75]], dtype=np.float32)
+    expected = float(model.signatures["serving_default"](x=tf.constant(x))["score"].numpy().sum())
+    assert score == pytest.approx(expected, rel=1e-5)
+
+
+def test_eval_app_uses_profile_functions_and_reports_unknown_profiles(sample: Path):
+    q = "tensor<float>(x[16]):[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]"
+    e = "tensor<float>(x[16]):[2,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3]"
+    r = _eval("--app", str(sample), "--profile", "learned", "similarity", f"query(q)={q}", f"attribute(embedding)={e}")
+    assert r.returncode == 0 and r.stdout.strip() == "tensor():{5.0}"
+    r = _eval("--app", str(sample), "--profile", "nosuch", "1")
+    assert r.returncode == 1 and "AK560" in r.stderr and "product/learned" in r.stderr
