@@ -61,6 +61,11 @@ class _Step:
     out: int
     ins: tuple[_Value | None, ...]
     inplace_ok: bool = False       # the kernel can write into its first input
+    result: _Value | None = None
+
+
+def _chained(outer: Callable[..., Array], inner: Callable[..., Array]) -> Callable[..., Array]:
+    return lambda *xs: outer(inner(*xs))
 
 
 def _static_array(t: Tensor) -> Any:
@@ -112,7 +117,7 @@ class _Builder:
         for v in ins:
             if v is not None:
                 v.uses += 1
-        self.steps.append(_Step(make, out.slot, tuple(ins), inplace_ok))
+        self.steps.append(_Step(make, out.slot, tuple(ins), inplace_ok, out))
         return out
 
     # --- compile ------------------------------------------------------------------------------------
@@ -563,12 +568,19 @@ class _Builder:
 
     def program(self, root: _Value) -> list[tuple[Callable[..., Array], int, tuple[Any, ...]]]:
         root.uses += 1
-        prog = []
+        prog: list[tuple[Callable[..., Array], int, tuple[Any, ...]]] = []
+        previous: _Value | None = None
         for step in self.steps:
             first = step.ins[0] if step.ins else None
             inplace = bool(step.inplace_ok and first is not None and first.fresh and first.uses == 1)
             kernel = step.make(inplace)
-            prog.append((kernel, step.out, tuple(v.slot if v is not None else -1 for v in step.ins)))
+            ins = tuple(v.slot if v is not None else -1 for v in step.ins)
+            if previous is not None and len(step.ins) == 1 and first is previous and first.uses == 1:
+                # a chain (product, + bias, relu): one call per link instead of a register round trip
+                inner, _, ins = prog.pop()
+                kernel = _chained(kernel, inner)
+            prog.append((kernel, step.out, ins))
+            previous = step.result
         return prog
 
 
