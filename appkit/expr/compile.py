@@ -461,9 +461,8 @@ class _Builder:
         a, b = self.compile(node.if_true, env), self.compile(node.if_false, env)
         if a.type.dimensions != b.type.dimensions:
             raise _Unsupported("if with branches of different shapes")
-        cond = _Value(TensorType.scalar(), slot=c.slot)
-        picked = self.binary(cond, a, lambda m, x: np.where(K.truth(m), x, 0), None)
-        other = self.binary(cond, b, lambda m, y: np.where(K.truth(m), 0, y), None)
+        picked = self.binary(c, a, lambda m, x: np.where(K.truth(m), x, 0), None)
+        other = self.binary(c, b, lambda m, y: np.where(K.truth(m), 0, y), None)
         return self.binary(picked, other, np.add, np.add, True)
 
     def _Generate(self, node: ir.Generate, env: Mapping[str, _Value]) -> _Value:

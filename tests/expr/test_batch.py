@@ -224,3 +224,9 @@ def test_imported_onnx_model_batch_matches_onnxruntime(tmp_path) -> None:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     expected = np.stack([session.run(None, {"x": x[i:i + 1]})[0] for i in range(40)])
     np.testing.assert_allclose(got.reshape(40, -1), expected.reshape(40, -1), rtol=1e-5, atol=1e-6)
+
+
+def test_shared_values_are_not_overwritten_in_place() -> None:
+    # the condition and a branch share sum(attribute(a)); the branch's "+ 1" must not write into it
+    assert_same("if(sum(attribute(a)) > 0, sum(attribute(a)) + 1, sum(attribute(a)) - 1) * sum(attribute(a))")
+    assert_same("map(sum(attribute(a), y), f(v)(relu(v))) + sum(attribute(a), y)")
