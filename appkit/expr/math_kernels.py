@@ -18,7 +18,6 @@ Binary = Callable[[Array, Array], Array]
 
 def _bool(mask: Array, like: Array) -> Array:
     """1.0/0.0 in the dtype of the operands (float32 stays float32)."""
-    like = np.asarray(like)  # a lambda's number literal arrives as a Python float
     like = np.asarray(like)  # a Python float when one side is a lambda's number constant
     dtype = like.dtype if like.dtype.kind == "f" else np.float64
     return np.asarray(mask).astype(dtype)
