@@ -318,7 +318,8 @@ class _Checker:
         for da, db in zip(a.dimensions, b.dimensions):
             if da.mapped != db.mapped:
                 self.error(AK346, f"{what} have incompatible types {a} and {b}: dimension '{da.name}' is "
-                           "mapped in one and indexed in the other", node, where)
+                           "mapped in one and indexed in the other", node, where,
+                           f"declare '{da.name}' the same way in both branches")
                 return None
             dims.append(da if da.size == db.size else Dimension(da.name, None, da.mapped))
         return TensorType(dims, max(a.cell_type, b.cell_type))
@@ -343,7 +344,7 @@ class _Checker:
 
     def _Lambda(self, node: ir.Lambda, scope: Scope, where: Span | None) -> TensorType | None:
         self.error(AK344, "a lambda f(...)(...) may only be used inside map, join, merge, map_subspaces or "
-                   "filter_subspaces", node, where)
+                   "filter_subspaces", node, where, "pass it to one of those: map(t, f(x)(x * 2))")
         return None
 
     def _Map(self, node: ir.Map, scope: Scope, where: Span | None) -> TensorType | None:
@@ -378,7 +379,7 @@ class _Checker:
             return None
         if d.mapped_dimensions:
             self.error(AK344, f"the lambda of map_subspaces must return a dense tensor, but returns {d}",
-                       node.fn, where)
+                       node.fn, where, "reduce or slice away the mapped dimensions inside the lambda")
             return None
         mapped = t.mapped_dimensions
         if not mapped:
@@ -400,7 +401,8 @@ class _Checker:
         if self.lambda_type(node.fn, 1, "filter_subspaces", scope, where, [dense]) is None:
             return None
         if not t.mapped_dimensions:
-            self.error(AK350, f"filter_subspaces needs a tensor with a mapped dimension, but got {t}", node.arg, where)
+            self.error(AK350, f"filter_subspaces needs a tensor with a mapped dimension, but got {t}", node.arg, where,
+                       "filter_subspaces selects subspaces by their mapped labels; use a tensor with one")
             return None
         return t
 
@@ -497,7 +499,8 @@ class _Checker:
             return self.math_call(node, arity, scope, where)
         spec = fn.TENSOR_FUNCTIONS.get(node.name)
         if spec is None:
-            self.error(AK350, f"unknown function '{node.name}'", node, where)
+            self.error(AK350, f"unknown function '{node.name}'", node, where,
+                       f"the tensor functions are {', '.join(sorted(fn.TENSOR_FUNCTIONS))}")
             return None
         try:
             if node.name == "top" and not self.top_arguments_fit(node, scope, where):
