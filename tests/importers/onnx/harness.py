@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import onnx
@@ -39,8 +39,11 @@ def evaluate_model(model: ImportedModel, inputs: Mapping[str, np.ndarray]) -> di
             values[by_framework[name]] = to_tensor(arr)
     for cname, tensor in model.constants.items():
         values[f"constant({cname})"] = tensor
-    functions = {n: ((), e) for n, e in model.functions.items()}
-    ctx = EvalContext(values, functions)
+    # like Vespa's test harness: every generated function is evaluated once, dependencies first, and
+    # bound as a value (the evaluator would otherwise recompute a function at each reference)
+    for name in _dependency_order(model.functions):
+        values[name] = evaluate(model.functions[name], EvalContext(values))
+    ctx = EvalContext(values)
     out: dict[str, np.ndarray] = {}
     for name, expr in model.expressions.items():
         result = evaluate(expr, ctx)
@@ -50,6 +53,27 @@ def evaluate_model(model: ImportedModel, inputs: Mapping[str, np.ndarray]) -> di
         order = sorted(range(rank), key=lambda i: names[i])
         out[name.split(".", 1)[1]] = np.transpose(arr, np.argsort(order)) if rank else np.asarray(arr).reshape(())
     return out
+
+
+def _dependency_order(functions: Mapping[str, Any]) -> list[str]:
+    from appkit.expr import ir
+
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == 2:
+            return
+        state[name] = 1
+        for node in ir.walk(functions[name]):
+            if isinstance(node, ir.Ref) and node.name in functions and state.get(node.name) != 2:
+                visit(node.name)
+        state[name] = 2
+        order.append(name)
+
+    for name in functions:
+        visit(name)
+    return order
 
 
 def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

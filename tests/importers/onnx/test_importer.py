@@ -25,18 +25,21 @@ def test_unreadable_file_is_a_diagnostic(tmp_path):
 
 
 def test_all_unsupported_ops_reported_in_one_run(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c1"], name="conv1"),
-             helper.make_node("Conv", ["c1", "w"], ["c2"], name="conv2"),
-             helper.make_node("MaxPool", ["c2"], ["p"], name="pool", kernel_shape=[2, 2]),
-             helper.make_node("Relu", ["p"], ["y"], name="relu")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")])
+    nodes = [helper.make_node("Det", ["x"], ["d1"], name="det1"),
+             helper.make_node("Det", ["x"], ["d2"], name="det2"),
+             helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+             helper.make_node("Reshape", ["x", "shape_from_input"], ["r"], name="reshape"),
+             helper.make_node("Add", ["d1", "d2"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3]),
+                                           helper.make_tensor_value_info("shape_from_input", TensorProto.INT64, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("r", TensorProto.FLOAT, None)])
     model, _ = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), tmp_path)
     assert [d.message for d in model.diagnostics] == [
-        "Operation 'Conv' is currently not implemented (used by 'conv1', 'conv2')",
-        "Operation 'MaxPool' is currently not implemented (used by 'pool')"]
-    assert all(d.code == "AK440" for d in model.diagnostics)
+        "Operation 'Det' is currently not implemented (used by 'det1', 'det2')",
+        "Operation 'NonZero' is currently not implemented (used by 'nonzero')",
+        "Reshape node 'reshape': Reshape reshape: Shape input must be a constant"]
+    assert [d.code for d in model.diagnostics] == ["AK440", "AK440", "AK441"]
 
 
 def test_string_input_is_reported_with_vespa_text(tmp_path):
