@@ -266,6 +266,7 @@ def main() -> None:
         big(int(sys.argv[sys.argv.index("--big") + 1]))
         return
     v1.disable_control_flow_v2()  # Switch/Merge, as TF1 models have them
+    v1.disable_resource_variables()  # VariableV2 read through Identity, as TF1 models have them
     save_tf1("softmax_pb", softmax_regression)
     save_tf1("softmax_pbtxt", softmax_regression, as_text=True)
     save_tf1("deep", deep_net)

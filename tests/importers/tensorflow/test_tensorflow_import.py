@@ -325,3 +325,23 @@ def test_a_value_used_twice_becomes_a_function(tmp_path):
     x = np.array([[0.5, -1.0, 2.0]], dtype=np.float32)
     result = evaluate_imported(model, "serving_default.y", {"x": x})
     assert np.allclose(result, 2 * np.exp(x) * np.exp(x), rtol=1e-6)
+
+
+@needs_tf
+@pytest.mark.parametrize("name, ops", [
+    ("softmax_pb", {"Placeholder", "VariableV2", "MatMul"}),
+    ("batch_norm", {"PlaceholderWithDefault", "Switch", "Merge"}),
+    ("dropout", {"PlaceholderWithDefault", "Switch", "Merge", "RandomUniform"}),
+    ("resource", {"VarHandleOp", "ReadVariableOp"}),
+    ("keras3", {"StatefulPartitionedCall", "VarHandleOp"}),
+    ("tf_module", {"StatelessIf"}),
+])
+def test_models_have_the_graph_form_they_stand_for(models, name, ops):
+    """Guards the fixtures: each model really has the TensorFlow form its test is about."""
+    from appkit.importers.tensorflow.savedmodel import read_saved_model
+
+    meta_graph = read_saved_model(models / name).meta_graph
+    present = {n.op for n in meta_graph.graph_def.node}
+    present |= {n.op for f in meta_graph.graph_def.library.function for n in f.node_def}
+    assert ops <= present, ops - present
+    assert not (models / "frozen" / "variables").exists()  # the frozen graph keeps weights as Const
