@@ -69,6 +69,7 @@ def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic
                 uses.append((model, node, text.span))
     schema_constants = {c.name: c for c in profile.schema.constants}
     features = profile_features(profile, index, package.query_features, schema_constants, model_types)
+    out += _check_onnx_models(package, profile, parsed, features, expressions)
     out += check_profile(profile, index, features, parsed, package.query_features)
     if uses:
         functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])
@@ -77,4 +78,43 @@ def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic
         types = {n: check_types(d.body, context)[0] for n, d in functions.items() if not d.params}
         for model, node, where in uses:
             out += check_model_inputs(model, node, where, profile.name, types, set(profile.functions))
+    return out
+
+
+def _check_onnx_models(package, profile, parsed, features, expressions) -> list[Diagnostic]:
+    """onnx-model declarations of the profile and its schema; adds their outputs to `features`."""
+    from appkit.expr import ir
+    from appkit.expr.typecheck import FunctionDef, TypeContext, check_types
+    from appkit.validate.expressions import parse_expression_source
+    from appkit.validate.onnx_models import OnnxDeclarations, check_bindings, unknown_model_features
+
+    declarations = {d.name: d for d in profile.schema.onnx_models}
+    declarations.update(profile.onnx_models)
+    out = unknown_model_features(expressions, set(declarations), profile.name)
+    if not declarations:
+        return out
+    decls = OnnxDeclarations(package, declarations)
+    out += decls.diagnostics
+    # bindings are resolved where a model is used (or declared), as Vespa resolves them per profile
+    used = {n.args[0].name for _, e in expressions for n in ir.walk(e)
+            if isinstance(n, ir.Feature) and n.name in ("onnx", "onnxModel") and len(n.args) == 1
+            and isinstance(n.args[0], ir.Ref)}
+    own = {d.name for d in profile.profile.onnx_models}
+    decls.infos = {name: info for name, info in decls.infos.items() if name in used | own}
+    functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])
+                 for n, f in profile.functions.items() if f.expression in parsed}
+    context = TypeContext(features=features, functions=functions)
+
+    def source_type(text, span):
+        expr, problems = parse_expression_source(text, span)
+        if expr is None:
+            out.extend(problems)
+            return None
+        result, problems = check_types(expr, context)
+        out.extend(problems)
+        return result
+
+    problems, symbols = check_bindings(decls, profile.name, set(profile.functions), source_type)
+    out += problems
+    features.update(decls.feature_types(symbols))
     return out

@@ -103,6 +103,27 @@ ONNX_PROFILE = """
 """
 
 
+ORT_PROFILE = """
+    onnx-model scorer {
+        file: models/scorer.onnx
+        input "input": rename(attribute(embedding), x, d0)
+        output "score": relevance
+    }
+
+    rank-profile ort inherits base {
+        first-phase {
+            expression: sum(onnx(scorer).relevance)
+        }
+    }
+}
+"""
+
+
+def with_ort(old=None, new=None):
+    profile = ORT_PROFILE if old is None else ORT_PROFILE.replace(old, new, 1)
+    return {"schemas/item.sd": ITEM.rstrip()[:-1] + profile, "models/scorer.onnx": "@scorer.onnx"}
+
+
 def with_onnx(item=ITEM, profile=ONNX_PROFILE):
     return {"schemas/item.sd": item.rstrip()[:-1] + profile, "models/scorer.onnx": "@scorer.onnx"}
 
@@ -118,6 +139,13 @@ X = "services.xml"
 
 # name -> (file overrides, [(code, file, marker)]); a marker None means line 1, column 1 of the file
 INVALID = {
+    "onnx_model_file_missing": ({**with_ort("models/scorer.onnx", "models/scorer2.onnx")}, [("AK490", I, "onnx-model scorer")]),
+    "onnx_model_unknown_input": ({**with_ort('input "input"', 'input "inputs"')},
+                                 [("AK491", I, 'input "inputs"'), ("AK491", I, "onnx-model scorer")]),
+    "onnx_model_input_wrong_size": ({**with_ort("rename(attribute(embedding), x, d0)", "rename(query(q), x, d0) * tensor(d1[2])(1)")},
+                                    [("AK493", I, "rename(query(q), x, d0) * tensor")]),
+    "onnx_model_unknown_output": ({**with_ort('output "score"', 'output "scores"')}, [("AK492", I, 'output "scores"')]),
+    "onnx_model_not_declared": ({**with_ort("onnx(scorer).relevance", "onnx(scorer2).relevance")}, [("AK494", I, "onnx(scorer2)")]),
     "schema_missing_brace": ({I: sub("        field popularity type double {\n", "        field popularity type double\n")},
                              [("AK200", I, "indexing: attribute | summary")]),
     "schema_name_not_file_name": ({I: sub("schema item {", "schema items {")}, [("AK202", I, None)]),
@@ -228,6 +256,7 @@ def main():
         shutil.rmtree(OUT / kind, ignore_errors=True)
     write_case(OUT / "valid" / "base", {}, models_dir)
     write_case(OUT / "valid" / "with_onnx_model", with_onnx(), models_dir)
+    write_case(OUT / "valid" / "with_onnx_model_declaration", with_ort(), models_dir)
     for name, (overrides, expected) in INVALID.items():
         files = write_case(OUT / "invalid" / name, overrides, models_dir)
         out = []
