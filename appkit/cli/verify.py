@@ -1,9 +1,10 @@
 """`appkit verify [PATH]`: evaluate every imported model beside its framework and report the error.
 
-For each model of the package (TensorFlow SavedModels, ONNX files), random inputs of the input types
-(and `--inputs FILE`) go through appkit's conversion and through TensorFlow / ONNX Runtime; the max
-absolute and relative error per output is printed, exit 1 when one is above `--tolerance`.
-TensorFlow is imported here only, lazily; without it the TensorFlow models are reported as skipped.
+For each model of the package (TensorFlow SavedModels, ONNX files), inputs of the input types go
+through appkit's conversion and through TensorFlow / ONNX Runtime: Vespa's harness input (case 0,
+x[i][j] = j/d1), a seeded random batch (case 1) and `--inputs FILE` (case 2). The max absolute and
+relative error per output is printed; exit 1 when one is above `--tolerance`, or when a framework
+is missing. TensorFlow is imported here only, lazily.
 """
 
 from __future__ import annotations
@@ -151,6 +152,20 @@ def random_inputs(model: ImportedModel, batch: int, seed: int,
     return result
 
 
+def harness_inputs(model: ImportedModel, kinds: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Vespa's test-harness input: batch 1, x[i][j] = j / (size of the last axis); 0/1 for indexes."""
+    result = {}
+    for name, model_input in model.inputs.items():
+        shape = sorted_to_framework([1 if d.size is None else d.size for d in model_input.type.dimensions],
+                                    model_input.type)
+        dtype = np.float64 if model_input.type.cell_type.value == "double" else np.float32
+        last = shape[-1] if shape else 1
+        positions = np.broadcast_to(np.arange(last), shape) if shape else np.array(0)
+        integral = (kinds or {}).get(name, "float") != "float"
+        result[name] = (positions % 2 if integral else positions / last).astype(dtype)
+    return result
+
+
 def tensorflow_input_kinds(model_dir: str) -> dict[str, str]:
     """Input function -> "int", "bool" or "float", from the SavedModel's signature dtypes."""
     from appkit.importers.tensorflow.savedmodel import read_saved_model
@@ -277,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         kinds = tensorflow_input_kinds(model.path) if model.format == "tensorflow" else None
-        cases = [random_inputs(model, args.batch, args.seed, kinds)] + ([extra] if extra else [])
+        cases = [harness_inputs(model, kinds), random_inputs(model, args.batch, args.seed, kinds)]
+        cases += [extra] if extra else []
         rows.extend(verify_model(model, reference, cases))
     failed |= _print(rows, args.tolerance, args.format)
     return 1 if failed else 0
