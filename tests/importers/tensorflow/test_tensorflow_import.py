@@ -238,6 +238,8 @@ def test_models_command_lists_inputs_outputs_and_variables(models, tmp_path, cap
         "Variable": "mnist_saved_Variable", "Variable_1": "mnist_saved_Variable_1"}
     assert main(["models", str(package)]) == 0
     assert "Placeholder" in capsys.readouterr().out
+    assert main(["models", str(models / "deep"), "--format", "json"]) == 0  # one SavedModel directory
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)["models"]] == ["deep"]
 
 
 @needs_tf
