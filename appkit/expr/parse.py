@@ -190,10 +190,15 @@ def _translate(e: UnexpectedInput, text: str, start: str, builder: NodeBuilder) 
         closer = _CLOSER[top.char]
         if at_end or str(token) != closer:
             more = f" (and {len(stack) - 1} more bracket(s) still open)" if len(stack) > 1 else ""
+            if at_end:
+                hint = f"add '{closer}'{more}"
+            elif any(_CLOSER[o.char] == str(token) for o in stack[:-1]):
+                hint = f"add '{closer}' before {found}"
+            else:
+                hint = f"replace {found} with '{closer}'"
             return ExpressionSyntaxError(
                 AK301, f"expected '{closer}' to close '{top.label}' opened at {_where(builder, text, top.offset)}, "
-                       f"found {found}", span, f"add '{closer}'{more}" if at_end else
-                       f"replace {found} with '{closer}', or add the missing '{_OPENER[str(token)]}'")
+                       f"found {found}", span, hint)
     if not at_end and token.type in ("RPAR", "RSQB", "RBRACE") and not stack:
         return ExpressionSyntaxError(AK301, f"'{token}' closes nothing", span,
                                      f"remove it, or add the '{_OPENER[str(token)]}' it should close")
@@ -218,6 +223,14 @@ def _hint(token: Any, at_end: bool, expected: set[str], text: str) -> str:
         return f"a value is missing before '{token}': add it, or remove the ',' or operator before it"
     if token.type in _OPERATORS and expected & _VALUE_START:
         return "a value (a number, name, feature or parenthesised expression) must come first"
+    if token.type == "LSQB" and expected & _VALUE_START:
+        return "[...] follows 'in' (x in [1, 2]) or a tensor type (tensor(x[2]):[1, 2])"
+    if token.type == "COMMA" and "$END" in expected:
+        return "',' separates arguments inside parentheses: a '(' is missing, or a ')' comes too early"
+    if expected & {"CASE", "DEFAULT"}:
+        return "write the switch body as {case value: result, ..., default: result}"
+    if expected <= {"LBRACE", "RBRACE"}:
+        return "write the cells of an untyped tensor literal as {{x:a}:1, {x:b}:2}"
     return "check the expression against Vespa's ranking-expression syntax"
 
 
