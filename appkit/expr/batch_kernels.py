@@ -24,7 +24,10 @@ _BLAS_SINGLE_THREAD_WORK = 262144  # OpenBLAS multithreads a GEMM above m*n*k of
 
 
 def skinny_matmul(x: Array, w: Array) -> Array:
-    m, (k, n) = x.shape[0], w.shape
+    m = x.shape[0]
+    if m <= 32:
+        return np.matmul(x, w)
+    k, n = w.shape
     rows = max(32, _BLAS_SINGLE_THREAD_WORK // max(1, n * k))
     if m <= rows:
         return np.matmul(x, w)

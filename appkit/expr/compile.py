@@ -29,6 +29,7 @@ Array = np.ndarray
 
 
 _PROGRAM_CACHE = 8  # programs kept per plan (one per input shapes and set of constant objects)
+_BLOCK = 2048  # documents per block of a large batch
 
 
 class _Unsupported(Exception):
@@ -62,6 +63,16 @@ class _Step:
     ins: tuple[_Value | None, ...]
     inplace_ok: bool = False       # the kernel can write into its first input
     result: _Value | None = None
+
+
+def _run(program: "_Program", arrays: Sequence[Array]) -> Array:
+    regs: list[Any] = [None] * program.n_slots
+    for i, (a, dtype) in enumerate(zip(arrays, program.input_dtypes)):
+        regs[i] = a if a.dtype == dtype else a.astype(dtype)
+    with np.errstate(all="ignore"):  # NaN and inf are values here, as in Vespa, not warnings
+        for kernel, out, ins in program.steps:
+            regs[out] = kernel(*[regs[i] for i in ins])
+    return regs[program.root.slot]
 
 
 def _chained(outer: Callable[..., Array], inner: Callable[..., Array]) -> Callable[..., Array]:
@@ -356,9 +367,11 @@ class _Builder:
                 flat = (-1, mid_a[-1])
                 gemm = K.skinny_matmul if w.shape[1] <= K.SKINNY_COLUMNS else np.matmul
 
+                in_order = ta == tuple(range(len(ta)))
+
                 def kernel(x: Array) -> Array:
-                    x = x if ta == tuple(range(len(ta))) else np.transpose(x, ta)
-                    return finish(gemm(x.reshape(flat).astype(dtype, copy=False), w))
+                    rows = (x if in_order else np.transpose(x, ta)).reshape(flat)
+                    return finish(gemm(rows if rows.dtype == dtype else rows.astype(dtype), w))
             else:
                 rows = (-1, *mid_a)
 
@@ -625,17 +638,20 @@ class Plan:
             self._last_key = key
         if program is None or not self.vectorised:
             return self._per_document(arrays, constants)
-        regs: list[Any] = [None] * program.n_slots
-        for i, (a, dtype) in enumerate(zip(arrays, program.input_dtypes)):
-            regs[i] = a if a.dtype == dtype else a.astype(dtype)
-        with np.errstate(all="ignore"):  # NaN and inf are values here, as in Vespa, not warnings
-            for kernel, out, ins in program.steps:
-                regs[out] = kernel(*[regs[i] for i in ins])
         root = program.root
-        if root.batched:
-            return regs[root.slot]
         n = arrays[0].shape[0] if arrays else 1
-        return np.broadcast_to(np.asarray(root.const, dtype=root.dtype), (n, *np.shape(root.const))).copy()
+        if not root.batched:
+            return np.broadcast_to(np.asarray(root.const, dtype=root.dtype), (n, *np.shape(root.const))).copy()
+        if n <= 2 * _BLOCK:
+            return _run(program, arrays)
+        # Documents are independent: large batches run in blocks, so temporaries stay a block's size
+        # (in cache, and out of the process's peak memory) whatever the batch size.
+        first = _run(program, [a[:_BLOCK] for a in arrays])
+        out = np.empty((n, *first.shape[1:]), dtype=first.dtype)
+        out[:_BLOCK] = first
+        for lo in range(_BLOCK, n, _BLOCK):
+            out[lo:lo + _BLOCK] = _run(program, [a[lo:lo + _BLOCK] for a in arrays])
+        return out
 
     def _context(self, constants: Mapping[str, Any]) -> EvalContext:
         values: dict[str, Tensor | float] = {}

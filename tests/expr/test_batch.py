@@ -230,3 +230,14 @@ def test_shared_values_are_not_overwritten_in_place() -> None:
     # the condition and a branch share sum(attribute(a)); the branch's "+ 1" must not write into it
     assert_same("if(sum(attribute(a)) > 0, sum(attribute(a)) + 1, sum(attribute(a)) - 1) * sum(attribute(a))")
     assert_same("map(sum(attribute(a), y), f(v)(relu(v))) + sum(attribute(a), y)")
+
+
+def test_large_batches_run_in_blocks_with_the_same_results() -> None:
+    text = "map(sum(attribute(a) * constant(c), y), f(v)(relu(v))) + sum(attribute(b))"
+    batch, constants = inputs(5000, 21)
+    plan = compile_expression(parse_expression(text), TYPES, BATCH)
+    whole = plan.evaluate(batch, constants)
+    assert whole.shape == (5000, 3, 2)
+    for lo in range(0, 5000, 1000):
+        part = plan.evaluate({k: v[lo:lo + 1000] for k, v in batch.items()}, constants)
+        np.testing.assert_array_equal(whole[lo:lo + 1000], part)
