@@ -5,9 +5,9 @@ Document inputs arrive stacked along a leading batch axis; everything that does 
 baked into the program. What remains is a short list of numpy steps over (N, ...) arrays whose dense
 dimensions are in canonical (sorted) order, so joins broadcast by reshaping alone. A sum-reduce over a
 product join becomes one matrix product (BLAS), float32 stays float32, elementwise steps write into
-temporaries they own, and large batches run in blocks of documents so temporaries stay small. Expressions the compiler cannot vectorise (mapped dimensions on the document
-side, tensor-building lambdas) fall back to the reference evaluator per document, and say so in
-`Plan.vectorised`.
+temporaries they own, and large batches run in blocks of documents so temporaries stay small.
+Expressions the compiler cannot vectorise (mapped dimensions on the document side, tensor-building
+lambdas) fall back to the reference evaluator per document, and say so in `Plan.vectorised`.
 """
 
 from __future__ import annotations
