@@ -237,11 +237,20 @@ def import_tensorflow_model(model_dir: Path, name: str) -> ImportedModel:
                                              f"'{model_dir}': {e}", Path(model_dir)))
         return model
     builder.source_path = str(saved.graph_file)
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20_000))  # conversion recurses along the graph's depth
     variables_read: list[str] = []
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # conversion and finishing recurse along the graph's depth
     try:
         variables_read = _convert_signatures(builder, saved, graph).variables_read
+        for problem in graph.problems:
+            model.diagnostics.append(_diagnostic(AK400, problem, saved.graph_file))
+        builder.finish()
+    except RecursionError:
+        model.expressions.clear()
+        model.diagnostics.append(_diagnostic(
+            AK401, f"Could not import TensorFlow model from directory '{model_dir}': the graph is too deep (a "
+            "path of thousands of ops) to become a ranking expression", saved.graph_file,
+            "ranking expressions nest one level per op; use onnx-model (ONNX Runtime) for a model this deep"))
     except Exception as e:  # never raise: the package's other checks must still run
         if os.environ.get("APPKIT_DEBUG"):
             raise
@@ -250,9 +259,6 @@ def import_tensorflow_model(model_dir: Path, name: str) -> ImportedModel:
                                              "this is a bug in appkit; rerun with APPKIT_DEBUG=1 and report it"))
     finally:
         sys.setrecursionlimit(limit)
-    for problem in graph.problems:
-        model.diagnostics.append(_diagnostic(AK400, problem, saved.graph_file))
-    builder.finish()
     if saved.graph_file.suffix == ".pbtxt":
         model.diagnostics[:] = _locate_in_text(model.diagnostics, saved.graph_file)
     for variable in model.variables:

@@ -347,3 +347,12 @@ def test_models_have_the_graph_form_they_stand_for(models, name, ops):
     present |= {n.op for f in meta_graph.graph_def.library.function for n in f.node_def}
     assert ops <= present, ops - present
     assert not (models / "frozen" / "variables").exists()  # the frozen graph keeps weights as Const
+
+
+def test_a_graph_too_deep_for_an_expression_is_a_diagnostic(tmp_path):
+    chain = [(f"n{i}", "Tanh" if i % 2 else "Neg", [f"n{i - 1}" if i else "x"]) for i in range(8000)]
+    model = import_tensorflow_model(_graph_model(tmp_path / "deep", chain), "deep")
+    (diagnostic,) = model.diagnostics
+    assert diagnostic.code == "AK401" and "too deep" in diagnostic.message
+    shallow = import_tensorflow_model(_graph_model(tmp_path / "ok", chain[:1500]), "ok")
+    assert shallow.ok and "serving_default.y" in shallow.expressions
