@@ -2,20 +2,21 @@
 
 `parse_expression(text, origin)` returns the tree or raises ExpressionSyntaxError with one located
 diagnostic (AK300-AK319). The grammar is grammars/expression.lark; the parser is built once, lazily.
+Built-ins become their own nodes (appkit/expr/parse_calls.py; note there that `max(a, b)`/`min(a, b)`
+are binary `Call`s, left to the type checker when `b` is a dimension); other `name(args)` are features.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lark import Lark
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from appkit.expr import ir
 from appkit.expr.parse_calls import LAMBDA_PARENTS

@@ -281,3 +281,15 @@ def test_long_sums_parse_and_print_without_recursion() -> None:
     while isinstance(node, ir.BinaryOp):
         depth, node = depth + 1, node.left
     assert depth == terms - 1
+
+
+def test_parser_is_built_once_and_shared_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from appkit.expr.parse import parser
+
+    assert parser() is parser()
+    texts = [f"map(attribute(t{i}), f(x)(x * {i})) + {i}" for i in range(40)]
+    with ThreadPoolExecutor(4) as pool:
+        trees = list(pool.map(parse_expression, texts))
+    assert trees == [parse_expression(t) for t in texts]
