@@ -50,6 +50,7 @@ def assert_same(text: str, n: int = 7, seed: int = 0, vectorised: bool = True,
     got = plan.evaluate(batch, constants)
     assert plan.vectorised is vectorised, plan.reason
     expected = per_document(text, batch, constants, functions)
+    assert plan.result_type == expected[0].type, text  # type inference agrees with evaluation
     assert got.shape == (n, *expected[0].cells_array.shape[1:]), text
     for i, t in enumerate(expected):
         np.testing.assert_allclose(got[i], t.cells_array[0], rtol=2e-5, atol=2e-5, equal_nan=True, err_msg=text)
