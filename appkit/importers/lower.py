@@ -123,7 +123,7 @@ def cell_type_of(dtype: Any) -> CellType:
 
 
 def constant(value: Any, cell_type: CellType | None = None, name: str | None = None) -> Operand:
-    """A constant operand; size-1 axes become unit axes, scalars are inlined as numbers."""
+    """A constant operand; size-1 axes become unit axes, unnamed scalars are inlined as numbers."""
     arr = np.asarray(value)
     cell = cell_type or cell_type_of(arr.dtype)
     dims: list[str] = []
@@ -133,7 +133,7 @@ def constant(value: Any, cell_type: CellType | None = None, name: str | None = N
     if arr.size == 0:  # an empty value may feed shape arithmetic, but has no Vespa tensor type
         dims = [fresh_name(dims[:i]) if s != 1 else UNIT for i, s in enumerate(arr.shape)]
         return Operand(ir.Feature("constant", (ir.Ref(EMPTY_CONSTANT),)), tuple(dims), shape, cell, arr)
-    if arr.size == 1:
+    if arr.size == 1 and name is None:  # a named variable stays a constant, so a function can override it
         return Operand(num(float(arr.reshape(()))), tuple(dims), shape, cell, arr)
     ctx = current_context()
     cname = ctx.add_constant(arr, tuple(dims), cell, name)

@@ -115,10 +115,12 @@ def test_lowered_profiles_score_like_the_original(sample: Path, tmp_path: Path):
     assert main(["deploy", str(sample), "--bundle-only", "-o", str(out)]) == 0
     learned = json.loads((out / "profiles" / "product" / "learned.json").read_text())
     second_phase = learned["phases"]["second-phase"]["expression"]
+    # output_bias comes from the global document through the overriding function; TF's value is 0.1
+    bias = "attribute(output_bias)=0.1"
     original = _eval("--app", str(sample), "--profile", "product/learned",
-                     'sum(tensorflow("product_ranker/saved"))', f"attribute(features)={FEATURES}")
+                     'sum(tensorflow("product_ranker/saved"))', f"attribute(features)={FEATURES}", bias)
     lowered = _eval("--app", str(out / "vespa"), "--profile", "product/learned", second_phase,
-                    f"attribute(features)={FEATURES}")
+                    f"attribute(features)={FEATURES}", bias)
     assert original.returncode == 0, original.stderr
     assert lowered.returncode == 0, lowered.stderr
     assert original.stdout == lowered.stdout
@@ -130,6 +132,10 @@ def test_lowered_profiles_score_like_the_original(sample: Path, tmp_path: Path):
     x = np.array([[0.5, -1, 0.25, 2, 0, 1, -0.5, 0.75]], dtype=np.float32)
     expected = float(model.signatures["serving_default"](x=tf.constant(x))["score"].numpy().sum())
     assert score == pytest.approx(expected, rel=1e-5)
+    # the override is real: another bias in the global document moves the score by the difference
+    moved = _eval("--app", str(sample), "--profile", "product/learned", 'sum(tensorflow("product_ranker/saved"))',
+                  f"attribute(features)={FEATURES}", "attribute(output_bias)=1.1")
+    assert float(moved.stdout.strip().split("{")[1].rstrip("}")) == pytest.approx(expected + 1.0, rel=1e-5)
 
 
 def test_eval_app_uses_profile_functions_and_reports_unknown_profiles(sample: Path):
