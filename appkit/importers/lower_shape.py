@@ -14,7 +14,7 @@ import numpy as np
 from appkit.expr import ir
 from appkit.importers.lower import (
     UNIT, A, B, ConversionError, binary, constant, drop_axis_to_unit, folded, fresh_name, lam, num,
-    normalize_axis, real_dims, rename_to, squeeze, unsqueeze,
+    normalize_axis, real_dims, rename_to, share, squeeze, unsqueeze,
 )
 from appkit.importers.model import Operand
 from appkit.tensor.type import CellType, Dimension, TensorType, decay, unify_cell_types
@@ -130,6 +130,7 @@ def reshape(x: Operand, shape: Sequence[int | None]) -> Operand:
 
 def _reshape_by_generate(x: Operand, shape: list[int]) -> Operand:
     """tensor(new axes)(x{old axis: position of the cell's row-major index}): one gather per cell."""
+    x = share(x)  # the peeked tensor is computed once, not once per generated cell
     used = set(x.dims)
     new_names: list[str] = []
     for size in shape:
