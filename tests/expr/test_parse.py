@@ -293,3 +293,20 @@ def test_parser_is_built_once_and_shared_across_threads() -> None:
     with ThreadPoolExecutor(4) as pool:
         trees = list(pool.map(parse_expression, texts))
     assert trees == [parse_expression(t) for t in texts]
+
+
+def test_corpus_expression_files_parse() -> None:
+    """Every .expression file of the corpus (GBDT models of up to 540 kB among them) parses; the three
+    searchlib featuresNN files are feature lists. Files under 30 kB also print back to the same tree."""
+    root = shared_path("corpus", "vespa")
+    files = sorted(root.rglob("*.expression"))
+    assert len(files) >= 30
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        if path.name.startswith("features0") and path.name != "features01.expression":
+            assert parse_feature_list(text, path=str(path))
+            continue
+        tree = parse_expression(text, path=str(path))
+        if len(text) < 30_000:
+            assert parse_expression(print_expression(tree)) == tree, path
+    print(f"\n{len(files)} corpus .expression files parse")
