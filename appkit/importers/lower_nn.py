@@ -220,3 +220,52 @@ def _to_letters(x: Operand, term: str, letters: str) -> Operand:
 
 __all__ = ["argmax", "cast", "cumsum", "einsum", "one_hot", "softmax", "softmax_over", "trilu", "where",
            "constant", "rename_to"]
+
+
+def top_k(x: Operand, k: int, axis: int, largest: bool = True) -> tuple[Operand, Operand]:
+    """The k largest (smallest) values along an axis and their indices, in order; ties keep index order.
+
+    Each cell's rank is the number of cells that beat it (a join of the axis with itself), and output
+    position r takes the cell whose rank is r.
+    """
+    axis = normalize_axis(axis, x.rank)
+    n = x.shape[axis]
+    if x.is_constant:
+        arr = np.asarray(x.value)
+        if largest:  # descending with ties in index order, without negating (unsigned values wrap)
+            size = arr.shape[axis]
+            order = size - 1 - np.flip(np.argsort(np.flip(arr, axis), axis=axis, kind="stable"), axis)
+        else:
+            order = np.argsort(arr, axis=axis, kind="stable")
+        idx = np.take(order, np.arange(k), axis=axis)
+        return folded(np.take_along_axis(arr, idx, axis=axis), x.cell_type), folded(idx.astype(np.int64))
+    if n is None:
+        raise ConversionError("TopK along an axis of unknown size")
+    if not 0 < k <= n:
+        raise ConversionError(f"TopK with k={k} on an axis of size {n}")
+    x = share(materialize_axis(x, axis))
+    d = x.dims[axis]
+    j = fresh_name(x.dims)
+    r = fresh_name(set(x.dims) | {j})
+    other = ir.Rename(x.expr, (d,), (j,))
+    beats_op = ">" if largest else "<"
+    strictly = ir.Join(x.expr, other, lam("ab", ir.BinaryOp(beats_op, B, A)))
+    tied = ir.Join(x.expr, other, lam("ab", ir.BinaryOp("==", B, A)))
+    earlier = ir.Generate(TensorType([Dimension(d, n), Dimension(j, n)], CellType.FLOAT),
+                          ir.BinaryOp("<", ir.Ref(j), ir.Ref(d)))
+    beaten = ir.Join(strictly, ir.Join(tied, earlier, lam("ab", ir.BinaryOp("*", A, B))),
+                     lam("ab", ir.BinaryOp("+", A, B)))
+    rank = ir.Reduce(beaten, "sum", (j,))
+    positions = ir.Generate(TensorType([Dimension(r, k)], CellType.FLOAT), ir.Ref(r))
+    chosen = share(Operand(ir.Join(rank, positions, lam("ab", ir.BinaryOp("==", A, B))),
+                           x.dims + (r,), x.shape + (k,), CellType.FLOAT))
+    values = ir.Reduce(ir.Join(chosen.expr, x.expr, lam("ab", ir.If(ir.BinaryOp("!=", A, num(0)), B, num(0)))),
+                       "sum", (d,))
+    index = ir.Generate(TensorType([Dimension(d, n)], CellType.FLOAT), ir.Ref(d))
+    indices = ir.Reduce(ir.Join(chosen.expr, index, lam("ab", ir.BinaryOp("*", A, B))), "sum", (d,))
+    dims = x.dims[:axis] + (r if k > 1 else UNIT,) + x.dims[axis + 1:]
+    shape = x.shape[:axis] + (k,) + x.shape[axis + 1:]
+    if k == 1:  # the size-1 output axis is summed away so that it becomes a unit axis
+        values, indices = ir.Reduce(values, "sum", (r,)), ir.Reduce(indices, "sum", (r,))
+    cell = decay(x.cell_type)
+    return Operand(values, dims, shape, cell), Operand(indices, dims, shape, CellType.FLOAT)

@@ -220,6 +220,11 @@ for name in ("Acosh",):
 case("Asinh", rnd(6), opset=9)
 case("Atanh", rnd(6, low=-0.9, high=0.9), opset=9)
 
+case("TopK", rnd(3, 6), ints(3), axis=1, outputs=2, opset=11)
+case("TopK", rnd(5, 3), ints(2), axis=0, largest=0, outputs=2, opset=11, id="TopK-smallest")
+case("TopK", np.array([[1, 3, 3, 2, 3]], dtype=F), ints(2), outputs=2, opset=11, id="TopK-ties")
+case("TopK", rnd(2, 4), ints(1), outputs=2, opset=11, id="TopK-1")
+
 
 def build(c: Case):
     graph_inputs, initializers, node_inputs, feed = [], [], [], {}

@@ -100,3 +100,16 @@ def cumsum(ctx: NodeContext, x: Operand, axis: Operand) -> Operand:
     if not axes:
         raise ConversionError("CumSum needs an axis")
     return lower_nn.cumsum(x, axes[0], bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0)))
+
+
+@ONNX.register("TopK", since_version=10, note="k from a constant; returned sorted")
+def top_k(ctx: NodeContext, x: Operand, k: Operand) -> list[Operand]:
+    ks = ctx.ints(1, "TopK K")
+    if not ks:
+        raise ConversionError("TopK needs K")
+    return list(lower_nn.top_k(x, ks[0], int(ctx.attr("axis", -1)), bool(ctx.attr("largest", 1))))
+
+
+@ONNX.register("TopK", since_version=1, note="k from a constant; returned sorted")
+def top_k1(ctx: NodeContext, x: Operand) -> list[Operand]:
+    return list(lower_nn.top_k(x, int(ctx.attr("k")), int(ctx.attr("axis", -1)), True))
