@@ -29,7 +29,7 @@ def constant_input(node: Any, inputs: Sequence[Operand], index: int, what: str) 
 
 def _load() -> None:
     # Importing the family modules registers their converters.
-    from appkit.importers.tensorflow.ops import array, control, math, nn, reduction  # noqa: F401
+    from appkit.importers.tensorflow.ops import array, control, conv, math, nn, reduction  # noqa: F401
 
 
 _load()
