@@ -277,6 +277,9 @@ def _bad_character(e: UnexpectedCharacters, text: str, builder: NodeBuilder) -> 
         return ExpressionSyntaxError(AK302, "'=' is not an operator", span, "compare with '=='")
     if ch in "&|":
         return ExpressionSyntaxError(AK302, f"'{ch}' alone is not an operator", span, f"use '{ch * 2}'")
+    if ch == "\ufeff":
+        return ExpressionSyntaxError(AK302, "byte-order mark (U+FEFF) in the expression", span,
+                                     "save the file as UTF-8 without a byte-order mark")
     if ch.isspace():
         return ExpressionSyntaxError(AK302, f"invalid whitespace character U+{ord(ch):04X}", span,
                                      "replace it with a plain space")

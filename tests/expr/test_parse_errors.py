@@ -26,6 +26,8 @@ from appkit.source import Span
     ("a = b", "AK302", 1, 3, "'=' is not an operator", "compare with '=='"),
     ("a & b", "AK302", 1, 3, "'&' alone is not an operator", "use '&&'"),
     ("query(x)\u00a0+ 1", "AK302", 1, 9, "invalid whitespace character U+00A0", "replace it with a plain space"),
+    ("\ufeffa + b", "AK302", 1, 1, "byte-order mark (U+FEFF) in the expression",
+     "save the file as UTF-8 without a byte-order mark"),
     ('foo("abc)', "AK302", 1, 5, "this string is never closed", 'add the closing "'),
     ("", "AK316", 1, 1, "the expression is empty", "write the expression, e.g. attribute(popularity) * 2"),
     ("pow(x)", "AK304", 1, 1, "pow() takes 2 arguments, got 1", "call it as pow(x, y)"),
