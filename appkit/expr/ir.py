@@ -49,7 +49,8 @@ class Feature(Node):
 
     `attribute(x)`, `query(x)`, `constant(x)`, `tensorflow("m/saved", "sig", "out")`, `onnx(m).out`,
     `fieldMatch(title).completeness`, `myfunction(1, 2)`. Arguments are expressions; quoted ones are
-    `String` nodes. `output` holds everything after the first dot of the output part (`a.b`).
+    `String` nodes, `name: value` ones (`bm25(field: title)`) `NamedArg` nodes. `output` holds
+    everything after the first dot of the output part (`a.b`).
     `$x` parses as `Feature("query", (Ref("x"),))`.
     """
 
