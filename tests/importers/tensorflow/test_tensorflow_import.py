@@ -190,13 +190,13 @@ def _graph_model(tmp_path: Path, nodes: list[tuple[str, str, list[str]]]) -> Pat
 
 
 def test_unsupported_ops_are_reported_once_per_op_type_with_every_node(tmp_path):
-    path = _graph_model(tmp_path / "m", [("c1", "Conv2D", ["x"]), ("c2", "Conv2D", ["c1"]),
+    path = _graph_model(tmp_path / "m", [("c1", "Conv3D", ["x"]), ("c2", "Conv3D", ["c1"]),
                                          ("t", "TopKV2", ["c2"]), ("r", "Reshape", ["x", "x"]),
                                          ("y", "AddV2", ["t", "r"])])
     model = import_tensorflow_model(path, "m")
     assert not model.ok
     messages = [d.message for d in model.diagnostics]
-    conv = [m for m in messages if "'Conv2D'" in m]
+    conv = [m for m in messages if "'Conv3D'" in m]
     assert len(conv) == 1 and "'c1'" in conv[0] and "'c2'" in conv[0]
     assert any("'TopKV2'" in m for m in messages)
     # the converter error of the same run, in Vespa's words
@@ -206,7 +206,7 @@ def test_unsupported_ops_are_reported_once_per_op_type_with_every_node(tmp_path)
 def test_diagnostics_in_a_pbtxt_point_at_the_node(tmp_path):
     from google.protobuf import text_format
 
-    binary = _graph_model(tmp_path / "b", [("c1", "Conv2D", ["x"]), ("y", "Relu", ["c1"])])
+    binary = _graph_model(tmp_path / "b", [("c1", "Conv3D", ["x"]), ("y", "Relu", ["c1"])])
     saved = protos.parse_binary(protos.SavedModel, (binary / "saved_model.pb").read_bytes())
     (tmp_path / "t").mkdir()
     graph_file = tmp_path / "t" / "saved_model.pbtxt"
