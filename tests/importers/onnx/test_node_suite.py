@@ -32,6 +32,8 @@ SKIP_REASONS = {
     "training mode": "training mode is random or uses batch statistics; appkit imports models for inference",
     "einsum with '...'": "einsum with an ellipsis is not supported (documented in docs/operators.md)",
     "Indices output is not supported": "MaxPool's argmax Indices output is not converted (documented in docs/operators.md)",
+    "keep_aspect_ratio_policy": "Resize keeping the aspect ratio is not converted (documented in docs/operators.md)",
+    "extrapolation value outside the crop": "Resize extrapolating outside a crop is not converted (documented)",
     "has no identity": "a reduction of an empty tensor: Vespa dimensions have at least one element",
 }
 

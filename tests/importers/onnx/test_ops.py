@@ -225,6 +225,12 @@ case("TopK", rnd(5, 3), ints(2), axis=0, largest=0, outputs=2, opset=11, id="Top
 case("TopK", np.array([[1, 3, 3, 2, 3]], dtype=F), ints(2), outputs=2, opset=11, id="TopK-ties")
 case("TopK", rnd(2, 4), ints(1), outputs=2, opset=11, id="TopK-1")
 
+case("Resize", rnd(1, 2, 3, 4), None, const(np.array([1, 1, 2, 1.5], dtype=F)), mode="nearest", id="Resize-nearest")
+case("Resize", rnd(1, 2, 3, 4), None, None, ints(1, 2, 5, 7), mode="linear", id="Resize-linear-sizes")
+case("Resize", rnd(1, 1, 4, 4), None, const(np.array([1, 1, 0.5, 0.75], dtype=F)), mode="cubic",
+     coordinate_transformation_mode="align_corners", id="Resize-cubic-down")
+case("Upsample", rnd(1, 2, 3, 3), const(np.array([1, 1, 2, 2], dtype=F)), mode="nearest", opset=9)
+
 
 def build(c: Case):
     graph_inputs, initializers, node_inputs, feed = [], [], [], {}
