@@ -186,6 +186,18 @@ def keras_export() -> None:
     record_tf2("keras_export")
 
 
+def keras_cnn() -> None:
+    """A small Keras 3 CNN: Conv2D (same and strided), MaxPooling2D, Flatten (Shape/Pack/Reshape), Dense."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu", padding="same"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Conv2D(3, 3, strides=2),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    tf.saved_model.save(model, str(OUT / "keras_cnn"))
+    record_tf2("keras_cnn")
+
+
 def tf_module() -> None:
     """A tf.Module whose function has a tf.cond with a constant condition (TF2 `StatelessIf`)."""
 
@@ -281,6 +293,7 @@ def main() -> None:
     checkpoint_dtypes()
     keras3()
     keras_export()
+    keras_cnn()
     tf_module()
     (OUT / "manifest.json").write_text(json.dumps(MANIFEST, indent=1))
 

@@ -65,7 +65,7 @@ def check_against_tensorflow(models: Path, name: str) -> None:
 
 @needs_tf
 @pytest.mark.parametrize("name", ["softmax_pb", "softmax_pbtxt", "deep", "batch_norm", "dropout", "frozen",
-                                  "resource", "keras3", "keras_export", "tf_module"])
+                                  "resource", "keras3", "keras_export", "keras_cnn", "tf_module"])
 def test_model_equals_tensorflow(models, name):
     check_against_tensorflow(models, name)
 

@@ -96,15 +96,17 @@ def zeros_like(node: Any, inputs: Sequence[Operand]) -> Operand:
     return lower.folded(np.full(x.shape, 0 if node.op == "ZerosLike" else 1, dtype=dtype))
 
 
-@TF.register("Shape", "Size", "Rank")
+@TF.register("Shape", "Size", "Rank", note="Shape: a size unknown at import (the batch) is -1, which Reshape infers")
 def shape(node: Any, inputs: Sequence[Operand]) -> Operand:
     x = inputs[0]
-    if node.op != "Rank" and any(s is None for s in x.shape):
-        raise ConversionError(f"{node.op} in {node.name}: the shape {list(x.shape)} is only known at run time")
     out = NUMPY_OF.get(int(node.attr("out_type", 3)), np.int32)
     if node.op == "Shape":
-        return lower.folded(np.array(x.shape, dtype=out))
+        # Keras' Flatten reshapes to Pack(Shape(x)[:1], -1): an unknown batch size as -1 is exactly
+        # what Reshape needs (it infers it); Size of an unknown shape stays an error
+        return lower.folded(np.array([-1 if s is None else s for s in x.shape], dtype=out))
     if node.op == "Size":
+        if any(s is None for s in x.shape):
+            raise ConversionError(f"Size in {node.name}: the shape {list(x.shape)} is only known at run time")
         return lower.folded(np.array(int(np.prod(x.shape, dtype=np.int64)), dtype=out))
     return lower.folded(np.array(x.rank, dtype=np.int32))
 
