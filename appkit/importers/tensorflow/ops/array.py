@@ -96,7 +96,7 @@ def zeros_like(node: Any, inputs: Sequence[Operand]) -> Operand:
     return lower.folded(np.full(x.shape, 0 if node.op == "ZerosLike" else 1, dtype=dtype))
 
 
-@TF.register("Shape", "Size", "Rank", note="Shape: a size unknown at import (the batch) is -1, which Reshape infers")
+@TF.register("Shape", "Size", "Rank", note="from the static shape; in Shape an unknown size (the batch) is -1, which Reshape infers")
 def shape(node: Any, inputs: Sequence[Operand]) -> Operand:
     x = inputs[0]
     out = NUMPY_OF.get(int(node.attr("out_type", 3)), np.int32)
