@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from appkit.diagnostics import Diagnostic, Severity, rule
+from appkit.diagnostics import Diagnostic, rule
 from appkit.expr import ir
 from appkit.importers import lower
 from appkit.importers.lower import UNIT, ConversionError, LoweringContext, Operand, vespa_type
@@ -301,4 +301,4 @@ def _tensor(value: np.ndarray, dims: Sequence[str], cell: CellType) -> Any:
     return Tensor.from_numpy(type_, arr, copy=False)
 
 
-__all__ = ["ImportBuilder", "AK440", "AK441", "Severity"]
+__all__ = ["ImportBuilder", "AK440", "AK441"]

@@ -13,8 +13,8 @@ import numpy as np
 
 from appkit.expr import ir
 from appkit.importers.lower import (
-    UNIT, A, B, ConversionError, binary, constant, folded, fresh_name, lam, normalize_axis, num, real_dims,
-    reduce, rename_to, share, transpose, unary, unsqueeze,
+    UNIT, A, B, ConversionError, binary, folded, fresh_name, lam, normalize_axis, num, real_dims, reduce, share,
+    transpose, unary, unsqueeze,
 )
 from appkit.importers.lower_shape import _relayout, materialize_axis
 from appkit.importers.model import Operand
@@ -218,8 +218,7 @@ def _to_letters(x: Operand, term: str, letters: str) -> Operand:
     return unsqueeze(x, missing) if missing else x
 
 
-__all__ = ["argmax", "cast", "cumsum", "einsum", "one_hot", "softmax", "softmax_over", "trilu", "where",
-           "constant", "rename_to"]
+__all__ = ["argmax", "cast", "cumsum", "einsum", "one_hot", "softmax", "softmax_over", "top_k", "trilu", "where"]
 
 
 def top_k(x: Operand, k: int, axis: int, largest: bool = True) -> tuple[Operand, Operand]:

@@ -13,8 +13,8 @@ import numpy as np
 
 from appkit.expr import ir
 from appkit.importers.lower import (
-    UNIT, A, B, ConversionError, binary, constant, drop_axis_to_unit, folded, fresh_name, lam, num,
-    normalize_axis, real_dims, rename_to, share, squeeze, unsqueeze,
+    UNIT, A, B, ConversionError, constant, drop_axis_to_unit, folded, fresh_name, lam, num, normalize_axis,
+    real_dims, rename_to, share, unsqueeze,
 )
 from appkit.importers.model import Operand
 from appkit.tensor.type import CellType, Dimension, TensorType, decay, unify_cell_types
@@ -421,5 +421,5 @@ def split(x: Operand, axis: int, sizes: Sequence[int]) -> list[Operand]:
     return out
 
 
-__all__ = ["concat", "expand", "flatten", "materialize_axis", "pad", "reshape", "resolve_shape", "slice_axes",
-           "split", "take", "take_range", "tile", "binary", "squeeze", "unsqueeze"]
+__all__ = ["PICK", "concat", "expand", "flatten", "materialize_axis", "pad", "reshape", "resolve_shape",
+           "slice_axes", "split", "take", "take_range", "tile"]

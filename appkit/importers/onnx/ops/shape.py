@@ -4,7 +4,6 @@ Tile, Expand, Pad, Trilu, OneHot, and the import-time ones (Constant, Shape, Siz
 from __future__ import annotations
 
 import numpy as np
-from onnx import numpy_helper
 
 from appkit.importers import lower, lower_nn, lower_shape
 from appkit.importers.lower import ConversionError, Operand
@@ -206,5 +205,3 @@ def range_(ctx: NodeContext, start: Operand, limit: Operand, delta: Operand) -> 
     assert s is not None and l is not None and d is not None
     return lower.constant(np.arange(s.reshape(()), l.reshape(()), d.reshape(())).astype(s.dtype))
 
-
-__all__ = ["numpy_helper"]
