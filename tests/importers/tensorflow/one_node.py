@@ -42,6 +42,7 @@ def with_x(fn, shape=(None, 3, 4), kind="float", dtype=tf.float32):
 
 W = RNG.normal(size=(4, 3)).astype(np.float32)
 FILTER = RNG.normal(size=(3, 2, 2, 4)).astype(np.float32)
+DEPTHWISE = RNG.normal(size=(3, 3, 2, 3)).astype(np.float32)
 CASES = {
     # Vespa's list (reference §1.2), by real op names
     "Abs": unary(tf.abs), "Acos": unary(tf.acos, "unit"), "Asin": unary(tf.asin, "unit"), "Atan": unary(tf.atan),
@@ -110,6 +111,8 @@ CASES = {
     "Conv2D_dilated": with_x(lambda x: tf.nn.conv2d(x, FILTER, 1, "SAME", dilations=2), (None, 6, 5, 2)),
     "MaxPool": with_x(lambda x: tf.nn.max_pool2d(x, 3, 2, "SAME"), (None, 6, 5, 2)),
     "AvgPool": with_x(lambda x: tf.nn.avg_pool2d(x, [2, 3], [1, 2], "SAME"), (None, 6, 5, 2)),
+    "DepthwiseConv2dNative": with_x(lambda x: tf.nn.depthwise_conv2d(x, DEPTHWISE, [1, 1, 1, 1], "SAME"),
+                                    (None, 6, 5, 2)),
     "MaxPool_valid": with_x(lambda x: tf.nn.max_pool2d(x - 3.0, 2, 2, "VALID"), (None, 6, 5, 2)),
 }
 

@@ -96,3 +96,18 @@ def pool(node: Any, inputs: Sequence[Operand]) -> Operand:
     total = lower.reduce(patches, [3, 4], "sum", keepdims=False)
     counts = valid.sum(axis=(2, 3))[None, :, :, None]  # TF averages over the valid cells only
     return lower.binary(total, lower.constant(counts.astype(np.float32)), "div")
+
+
+@TF.register("DepthwiseConv2dNative")
+def depthwise_conv2d(node: Any, inputs: Sequence[Operand]) -> Operand:
+    from appkit.importers.lower_shape import reshape
+
+    x, kernel = inputs  # kernel [kh, kw, C, multiplier]; output channel c * multiplier + q
+    if kernel.rank != 4:
+        raise ConversionError(f"DepthwiseConv2dNative in {node.name}: the filter must be 4-D")
+    patches, _ = _patches(node, x, [kernel.shape[0], kernel.shape[1]], node.attr("strides") or [1, 1, 1, 1],
+                          node.attr("dilations") or [1, 1, 1, 1])
+    product = lower.binary(lower.unsqueeze(patches, [6]), lower.unsqueeze(kernel, [0, 1, 2]), "mul")
+    per_channel = lower.reduce(product, [3, 4], "sum", keepdims=False)  # [b, oh, ow, C, multiplier]
+    b, oh, ow, c, m = per_channel.shape
+    return reshape(per_channel, [b, oh, ow, c * m])  # type: ignore[operator]
