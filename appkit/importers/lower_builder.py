@@ -101,10 +101,13 @@ class ImportBuilder:
                     continue
                 suffix = "" if len(output_names) == 1 or i == 0 else f"_{i}"
                 self.values[name] = self._finish_output(op, node + suffix, name)
-        except (ConversionError, ValueError, IndexError, TypeError, KeyError, ZeroDivisionError) as e:
+        except ConversionError as e:
+            self.error(node_name, op_type, str(e))
+            return False
+        except Exception as e:  # a converter bug: reported against its node; the other nodes go on
             if os.environ.get("APPKIT_DEBUG"):
                 raise
-            self.error(node_name, op_type, str(e) or type(e).__name__)
+            self.error(node_name, op_type, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
             return False
         finally:
             lower.reset_context(token)

@@ -5,6 +5,7 @@ Also the registry every ONNX converter registers in (`ONNX`), keyed by op type a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,6 +18,14 @@ from appkit.importers.onnx.types import numpy_dtype
 from appkit.importers.registry import OpRegistry
 
 ONNX = OpRegistry("onnx")
+
+
+@dataclass
+class Expansion:
+    """What a converter returns when its node stands for other nodes (an If with a constant
+    condition): the importer converts these in its place; they write the node's outputs."""
+
+    nodes: list[onnx.NodeProto]
 
 
 class NodeContext:

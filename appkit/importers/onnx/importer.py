@@ -19,7 +19,7 @@ from appkit.importers.lower_builder import ImportBuilder
 from appkit.importers.model import ImportedModel
 from appkit.importers.naming import name_part
 from appkit.importers.onnx import ops  # noqa: F401  (registers the converters)
-from appkit.importers.onnx.context import ONNX, NodeContext
+from appkit.importers.onnx.context import ONNX, Expansion, NodeContext
 from appkit.importers.onnx.expand import function_body
 from appkit.importers.onnx.load import LoadedModel, load_onnx
 from appkit.importers.onnx.types import TensorInfo, UnsupportedType, cell_type, numpy_dtype, tensor_info
@@ -119,7 +119,20 @@ def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node, opset: int,
         return  # an input's producer failed: that failure is already reported
     inputs = [builder.get(n) if n else None for n in node.input]
     ctx = NodeContext(node, opset, inputs, loaded.value_types)
-    builder.run(node_name, node.op_type, list(node.output), lambda: registration.converter(ctx, *inputs))
+    expansions: list[Expansion] = []
+
+    def convert():
+        result = registration.converter(ctx, *inputs)
+        if isinstance(result, Expansion):
+            expansions.append(result)
+            return []
+        return result
+
+    builder.run(node_name, node.op_type, list(node.output), convert)
+    for expansion in expansions:
+        builder.count_uses(n for inner in expansion.nodes for n in inner.input)
+        for inner in expansion.nodes:
+            _convert_node(builder, loaded, inner, opset, depth + 1)
 
 
 def _expand(builder: ImportBuilder, loaded: LoadedModel, node, opset: int, depth: int) -> bool:

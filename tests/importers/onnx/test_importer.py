@@ -118,3 +118,25 @@ def test_import_model_dispatches_by_format(tmp_path):
     onnx.save(mnist_softmax(), str(path))
     model = import_model(ModelSource("mnist", path, "onnx"), tmp_path)
     assert model.ok and model.path == "mnist.onnx" and model.format == "onnx"
+
+
+def test_if_with_a_constant_condition_inlines_the_branch_taken(tmp_path):
+    def branch(op: str) -> onnx.GraphProto:
+        w = numpy_helper.from_array(np.array([1, 2, 3], np.float32), "w")
+        return helper.make_graph([helper.make_node(op, ["x", "w"], ["out"])], op, [],
+                                 [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3])], [w])
+
+    for training, expected in ((True, [2, 3, 4]), (False, [0, -1, -2])):
+        nodes = [helper.make_node("If", ["training"], ["y"], name="if", then_branch=branch("Add"),
+                                  else_branch=branch("Sub"))]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+                                  [numpy_helper.from_array(np.array(training), "training")])
+        model, path = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                                                     ir_version=8), tmp_path, f"if{int(training)}")
+        assert model.ok, model.diagnostics
+        ours = evaluate_model(model, {"x": np.ones(3, np.float32)})["y"]
+        np.testing.assert_allclose(ours, expected)
+        from .harness import run_onnxruntime
+
+        np.testing.assert_allclose(ours, run_onnxruntime(path, {"x": np.ones(3, np.float32)})["y"])
