@@ -93,8 +93,9 @@ def compile_package(package: ApplicationPackage, progress: Progress | None = Non
     for model in models.imported.values():
         result.entries[f"models/{model.name}.json"] = _json(_model_json(model))
     for name, tensor in sorted(models.constants.items()):
+        # JSON (portable, Vespa's format) once, in the lowered package; .npy for appkit's fast loading
         say(f"writing constant {name}")
-        result.entries[f"constants/{name}.json"] = constant_json(tensor)
+        result.entries[f"vespa/constants/{name}.json"] = constant_json(tensor)
         if tensor.type.is_dense:
             result.entries[f"constants/{name}.npy"] = constant_npy(tensor)
     result.entries.update(lowered_package_entries(package, replacements, models, result.entries))
@@ -172,7 +173,9 @@ def constant_json(tensor: Any) -> bytes:
         cells = np.ascontiguousarray(tensor.to_numpy(), dtype=np.dtype(t.cell_type.numpy_dtype).newbyteorder(">"))
         if t.cell_type.value == "bfloat16":
             cells = (np.ascontiguousarray(tensor.to_numpy(), dtype=">f4").view(">u4") >> 16).astype(">u2")
-        return json.dumps({"type": str(t), "values": cells.tobytes().hex()}).encode() + b"\n"
+        # built directly: json.dumps of a many-megabyte hex string costs seconds for nothing
+        return (b'{"type": ' + json.dumps(str(t)).encode() + b', "values": "' + cells.tobytes().hex().encode()
+                + b'"}\n')
     from appkit.tensor.jsonformat import tensor_to_json
 
     return json.dumps(tensor_to_json(tensor), sort_keys=True).encode() + b"\n"

@@ -47,8 +47,6 @@ def lowered_package_entries(package: ApplicationPackage, replacements: dict[Any,
             text = text[:start] + new + text[end:]
         rel = _package_relative(package, source.path)
         entries[PREFIX + rel] = text.encode()
-    for name in sorted(models.constants):
-        entries[f"{PREFIX}constants/{name}.json"] = bundle_entries[f"constants/{name}.json"]
     return entries
 
 

@@ -116,6 +116,14 @@ def build_manifest(entries: Entries, source: str, extra: Mapping[str, object] | 
     return manifest
 
 
+class BundleEntries(dict):
+    """Entries whose manifest.json was computed from these very bytes in this process.
+
+    The store trusts it instead of hashing every file again (large models make that cost seconds);
+    do not change the entries after building it.
+    """
+
+
 def bundle_entries(entries: Entries, source: str | None = None,
                    extra: Mapping[str, object] | None = None, reserved: Iterable[str] = ()) -> dict[str, bytes]:
     """`entries` plus their manifest.json, checked: clean paths, no reserved names (AppkitError)."""
@@ -129,7 +137,7 @@ def bundle_entries(entries: Entries, source: str | None = None,
     manifest = build_manifest(entries, source if source is not None else source_hash(entries), extra)
     out = {p: entries[p] for p in sorted(entries)}  # no copies: model weights can be large
     out[MANIFEST] = canonical_json(manifest)
-    return dict(sorted(out.items()))
+    return BundleEntries(sorted(out.items()))
 
 
 # Already-compact binary formats are stored as they are: deflating float weights costs seconds

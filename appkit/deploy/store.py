@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from appkit import __version__
-from appkit.bundle.write import (
+from appkit.bundle.write import (BundleEntries,
     AK512,
     AK515,
     AK516,
@@ -510,6 +510,8 @@ def _bundle_to_entries(bundle: Mapping[str, bytes] | Path | str, metadata: Mappi
             raise StoreError(e.diagnostics) from None
     if VERSION_JSON in entries:
         raise StoreError(Diagnostic(AK516, f"bundle entry {VERSION_JSON!r} is reserved for the store"))
+    if isinstance(bundle, BundleEntries):
+        return entries  # its manifest was computed from these bytes just now
     try:
         manifest = json.loads(entries[MANIFEST])
     except ValueError as e:
