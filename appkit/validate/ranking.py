@@ -89,6 +89,29 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
             out.append(Diagnostic(AK385, f"{what} of rank profile '{profile.name}' gives {result}; a phase "
                                   "must give a number", _span(expr, text.span),
                                   hint=f"reduce it to a number: sum({text.text.strip()})"))
+    out.extend(_check_feature_lists(profile, index, context, declared_queries))
+    return out
+
+
+def _check_feature_lists(profile: ResolvedProfile, index: SchemaIndex, context: Any,
+                         declared_queries: set[str]) -> list[Diagnostic]:
+    """match-, summary- and rank-features: each feature parses, names what exists, and is well typed
+    (tensors are fine here: these are returned, not ranked by)."""
+    from appkit.diagnostics import AppkitError
+    from appkit.expr.parse import parse_feature_list
+    from appkit.expr.typecheck import check_types
+
+    out: list[Diagnostic] = []
+    p = profile.profile
+    for feature_list in p.match_features + p.summary_features + p.rank_features:
+        try:
+            features = parse_feature_list(feature_list.text, origin=feature_list.span, path=feature_list.span.path)
+        except AppkitError as e:
+            out.extend(e.diagnostics)
+            continue
+        for feature in features:
+            out.extend(_reference_rules(feature, profile, index, declared_queries, feature_list.span))
+            out.extend(check_types(feature, context, path=feature_list.span.path)[1])
     return out
 
 

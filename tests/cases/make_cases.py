@@ -139,6 +139,9 @@ X = "services.xml"
 
 # name -> (file overrides, [(code, file, marker)]); a marker None means line 1, column 1 of the file
 INVALID = {
+    "match_features_unknown_attribute": ({I: sub("        first-phase {\n            expression: similarity + attribute(popularity)\n        }",
+                                                "        first-phase {\n            expression: similarity + attribute(popularity)\n        }\n        match-features: similarity attribute(nosuch)")},
+                                         [("AK383", I, "attribute(nosuch)")]),
     "onnx_model_file_missing": ({**with_ort("models/scorer.onnx", "models/scorer2.onnx")}, [("AK490", I, "onnx-model scorer")]),
     "onnx_model_unknown_input": ({**with_ort('input "input"', 'input "inputs"')},
                                  [("AK491", I, 'input "inputs"'), ("AK491", I, "onnx-model scorer")]),
