@@ -97,7 +97,10 @@ class _Builder:
         self.steps: list[_Step] = []
         self.slots = len(input_types)
         self.inputs = {name: _Value(t, slot=i) for i, (name, t) in enumerate(input_types.items())}
-        self.memo: dict[tuple[ir.Expr, int], _Value] = {}
+        self.memo: dict[tuple[int, int], tuple[ir.Expr, Mapping[str, _Value], _Value]] = {}
+        self.static_memo: dict[tuple[int, int], tuple[ir.Expr, Mapping[str, _Value], bool]] = {}
+        self.function_values: dict[str, _Value] = {}  # zero-argument functions, compiled once
+        self.static_functions: dict[tuple[str, tuple[bool, ...]], bool] = {}
         self.stack: list[str] = []
 
     # --- helpers ------------------------------------------------------------------------------------
@@ -109,17 +112,44 @@ class _Builder:
         return _Value(t.type, const=_static_array(t), tensor=t)
 
     def is_static(self, node: ir.Expr, env: Mapping[str, _Value]) -> bool:
-        for n in ir.walk(node):
-            if isinstance(n, ir.Ref):
-                if n.name in env:
-                    if env[n.name].batched:
-                        return False
-                elif n.name in self.inputs or n.name in self.plan.functions:
-                    return False
-            elif isinstance(n, ir.Feature):
-                if feature_key(n) in self.inputs or n.name in self.plan.functions:
-                    return False
-        return True
+        """Whether a node depends on no document input (memoised, so deep expressions stay linear)."""
+        key = (id(node), id(env))
+        hit = self.static_memo.get(key)
+        if hit is not None:
+            return hit[2]
+        if isinstance(node, ir.Ref):
+            if node.name in env:
+                result = not env[node.name].batched
+            elif node.name in self.plan.functions and node.name not in self.inputs:
+                result = self.function_is_static(node.name, ())
+            else:
+                result = node.name not in self.inputs
+        elif isinstance(node, ir.Feature) and feature_key(node) in self.inputs:
+            result = False
+        elif isinstance(node, ir.Feature) and node.output is None and node.name in self.plan.functions:
+            result = self.function_is_static(node.name, tuple(self.is_static(a, env) for a in node.args))
+        else:
+            result = all(self.is_static(c, env) for c in ir.children(node))  # type: ignore[arg-type]
+        self.static_memo[key] = (node, env, result)  # holding node and env keeps their ids unique
+        return result
+
+    def function_is_static(self, name: str, static_args: tuple[bool, ...]) -> bool:
+        """Whether a call of a rank-profile function, with arguments of this static-ness, reads documents."""
+        key = (name, static_args)
+        if key in self.static_functions:
+            return self.static_functions[key]
+        definition = function_def(self.plan.functions[name])
+        if name in self.stack or len(static_args) != len(definition.params):
+            return False  # recursion or a wrong call: leave it to compile, which reports it
+        self.static_functions[key] = False  # while deciding (a cycle reads as "not static")
+        self.stack.append(name)
+        try:
+            env = {p: _Value(TensorType.scalar(), slot=-1 if st else 0) for p, st in zip(definition.params, static_args)}
+            result = self.is_static(definition.body, env)
+        finally:
+            self.stack.pop()
+        self.static_functions[key] = result
+        return result
 
     def emit(self, type_: TensorType, ins: Sequence[_Value | None], make: Callable[[bool], Callable[..., Array]],
              inplace_ok: bool = False, fresh: bool = True) -> _Value:
@@ -134,10 +164,10 @@ class _Builder:
     # --- compile ------------------------------------------------------------------------------------
 
     def compile(self, node: ir.Expr, env: Mapping[str, _Value]) -> _Value:
-        key = (node, id(env))
+        key = (id(node), id(env))  # by identity: hashing frozen trees is quadratic in their depth
         hit = self.memo.get(key)
         if hit is not None:
-            return hit
+            return hit[2]
         if self.is_static(node, env):
             v = self.static(node, env)
         else:
@@ -145,7 +175,7 @@ class _Builder:
             if method is None:
                 raise _Unsupported(f"{type(node).__name__} on document values")
             v = method(node, env)
-        self.memo[key] = v
+        self.memo[key] = (node, env, v)
         return v
 
     def _Ref(self, node: ir.Ref, env: Mapping[str, _Value]) -> _Value:
@@ -169,13 +199,18 @@ class _Builder:
     def call(self, name: str, args: Sequence[ir.Expr], env: Mapping[str, _Value]) -> _Value:
         if name not in self.plan.functions or name in self.stack:
             raise _Unsupported(f"function {name}")
+        if not args and name in self.function_values:
+            return self.function_values[name]
         definition = function_def(self.plan.functions[name])
         bound = {p: self.compile(a, env) for p, a in zip(definition.params, args)}
         self.stack.append(name)
         try:
-            return self.compile(definition.body, bound)
+            value = self.compile(definition.body, bound)
         finally:
             self.stack.pop()
+        if not args:
+            self.function_values[name] = value
+        return value
 
     # --- elementwise ----------------------------------------------------------------------------------
 

@@ -242,3 +242,10 @@ def test_large_batches_run_in_blocks_with_the_same_results() -> None:
     for lo in range(0, 5000, 1000):
         part = plan.evaluate({k: v[lo:lo + 1000] for k, v in batch.items()}, constants)
         np.testing.assert_array_equal(whole[lo:lo + 1000], part)
+
+
+def test_functions_of_constants_are_folded() -> None:
+    functions = {"scaled": FunctionDef((), parse_expression("constant(c) * 2")),
+                 "norm": FunctionDef(("t",), parse_expression("l2_normalize(t, z)"))}
+    assert_same("sum(attribute(a) * norm(scaled), y) + sum(scaled * scaled)", functions=functions)
+    assert_same("sum(norm(scaled) * norm(scaled)) * attribute(b)", functions=functions)
