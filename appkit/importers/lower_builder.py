@@ -44,6 +44,7 @@ class ImportBuilder:
         self._errors: list[Diagnostic] = []
         self._variables: dict[str, str] = {}  # constant name -> framework variable name
         self._unknown_shapes: set[str] = set()  # inputs declared without a shape
+        self.failed: set[str] = set()  # tensors whose producer failed or is unsupported (already reported)
 
     # --- graph boundary ----------------------------------------------------------------------------
 
@@ -79,8 +80,21 @@ class ImportBuilder:
 
     # --- nodes -------------------------------------------------------------------------------------
 
-    def unsupported(self, op_type: str, node_name: str) -> None:
+    def unsupported(self, op_type: str, node_name: str, outputs: Sequence[str] = ()) -> None:
         self._unsupported.setdefault(op_type, []).append(node_name)
+        self.failed.update(outputs)
+
+    def missing_inputs(self, node_name: str, op_type: str, inputs: Sequence[str], outputs: Sequence[str]) -> bool:
+        """True when an input is not available; an input no node produces (rather than one whose
+        producer failed, which is reported already) is an error of its own."""
+        missing = [n for n in inputs if n and n not in self.values]
+        if not missing:
+            return False
+        unknown = [n for n in missing if n not in self.failed]
+        if unknown:
+            self.error(node_name, op_type, f"uses '{unknown[0]}', which no node or graph input produces")
+        self.failed.update(outputs)
+        return True
 
     def error(self, node_name: str, op_type: str, message: str) -> None:
         self._errors.append(Diagnostic(
@@ -103,11 +117,13 @@ class ImportBuilder:
                 self.values[name] = self._finish_output(op, node + suffix, name)
         except ConversionError as e:
             self.error(node_name, op_type, str(e))
+            self.failed.update(output_names)
             return False
         except Exception as e:  # a converter bug: reported against its node; the other nodes go on
             if os.environ.get("APPKIT_DEBUG"):
                 raise
             self.error(node_name, op_type, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+            self.failed.update(output_names)
             return False
         finally:
             lower.reset_context(token)

@@ -40,6 +40,21 @@ def function_body(node: onnx.NodeProto, opset: int, input_types: Sequence[int | 
     return _instantiate(proto, node, schema), body_opset
 
 
+def rename_outer_references(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
+    """A subgraph (If branch) may use the function's tensors by name: follow their renaming."""
+    local = {t.name for t in graph.initializer} | {i.name for i in graph.input} | \
+        {o for n in graph.node for o in n.output}
+    outer = {k: v for k, v in rename.items() if k not in local and k}
+    for node in graph.node:
+        node.input[:] = [outer.get(i, i) for i in node.input]
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                rename_outer_references(a.g, outer)
+    for out in graph.output:
+        if out.name in outer:
+            out.name = outer[out.name]
+
+
 def _best(versions: Sequence[int], opset: int) -> int:
     usable = [v for v in versions if v <= opset]
     return max(usable) if usable else min(versions)
@@ -85,6 +100,8 @@ def _instantiate(proto: onnx.FunctionProto, node: onnx.NodeProto, schema) -> lis
         n.output[:] = [rename.setdefault(o, prefix + o) for o in inner.output]
         kept = []
         for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                rename_outer_references(a.g, rename)
             if a.ref_attr_name:
                 source = attrs.get(a.ref_attr_name) or defaults.get(a.ref_attr_name)
                 if source is None:

@@ -113,10 +113,10 @@ def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node, opset: int,
     if registration is None:
         if not domain and depth < 4 and _expand(builder, loaded, node, opset, depth):
             return
-        builder.unsupported(op_label, node_name)
+        builder.unsupported(op_label, node_name, list(node.output))
         return
-    if any(n and not builder.has(n) for n in node.input):
-        return  # an input's producer failed: that failure is already reported
+    if builder.missing_inputs(node_name, node.op_type, list(node.input), list(node.output)):
+        return
     inputs = [builder.get(n) if n else None for n in node.input]
     ctx = NodeContext(node, opset, inputs, loaded.value_types)
     expansions: list[Expansion] = []
@@ -138,7 +138,7 @@ def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node, opset: int,
 def _expand(builder: ImportBuilder, loaded: LoadedModel, node, opset: int, depth: int) -> bool:
     """Convert an op through its ONNX function body when every op of the body can be converted."""
     if any(n and not builder.has(n) for n in node.input):
-        return False
+        return builder.missing_inputs(node.name or node.op_type, node.op_type, list(node.input), list(node.output))
     body = function_body(node, opset, [loaded.value_types.get(n) for n in node.input],
                          [builder.values.get(n) if n else None for n in node.input])
     if body is None:

@@ -8,6 +8,7 @@ from onnx import helper
 
 from appkit.importers.lower import ConversionError, Operand
 from appkit.importers.onnx.context import ONNX, Expansion, NodeContext
+from appkit.importers.onnx.expand import rename_outer_references
 
 
 @ONNX.register("If", since_version=1, note="with a constant condition: the branch taken is inlined")
@@ -27,6 +28,9 @@ def if_(ctx: NodeContext, condition: Operand) -> Expansion:
         n.name = prefix + (inner.name or (inner.output[0] if inner.output else inner.op_type))
         n.input[:] = [rename.get(i, i) for i in inner.input]
         n.output[:] = [rename.get(o, o) for o in inner.output]
+        for a in n.attribute:  # a nested If's branches may use this branch's tensors
+            if a.type == onnx.AttributeProto.GRAPH:
+                rename_outer_references(a.g, rename)
         nodes.append(n)
     for produced, wanted in zip(branch.output, ctx.node.output):
         if wanted:
