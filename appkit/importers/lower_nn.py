@@ -13,8 +13,8 @@ import numpy as np
 
 from appkit.expr import ir
 from appkit.importers.lower import (
-    UNIT, A, B, ConversionError, binary, folded, fresh_name, lam, normalize_axis, num, real_dims, reduce, share,
-    transpose, unary, unsqueeze,
+    UNIT, A, B, ConversionError, binary, drop_axis_to_unit, folded, fresh_name, lam, normalize_axis, num, real_dims,
+    reduce, share, transpose, unary, unsqueeze,
 )
 from appkit.importers.lower_shape import _relayout, materialize_axis
 from appkit.importers.model import Operand
@@ -118,24 +118,38 @@ def argmax(x: Operand, axis: int, keepdims: bool, select_last: bool = False, min
 
 
 def cumsum(x: Operand, axis: int, exclusive: bool = False, reverse: bool = False) -> Operand:
+    return cumulative(x, axis, exclusive, reverse, product=False)
+
+
+def cumulative(x: Operand, axis: int, exclusive: bool = False, reverse: bool = False,
+               product: bool = False) -> Operand:
+    """Running sum (product) along an axis: each position combines the positions before it (after it
+    when reversed), itself included unless exclusive."""
     axis = normalize_axis(axis, x.rank)
     if x.is_constant:
         arr = np.asarray(x.value)
         a = np.flip(arr, axis) if reverse else arr
-        out = np.cumsum(a, axis=axis, dtype=arr.dtype)
-        if exclusive:
-            out = out - a
+        out = (np.cumprod if product else np.cumsum)(a, axis=axis, dtype=arr.dtype)
+        if exclusive:  # shift by one, starting from the identity
+            identity = np.ones_like(np.take(out, [0], axis=axis)) if product else np.zeros_like(np.take(out, [0], axis=axis))
+            out = np.concatenate([identity, np.take(out, np.arange(out.shape[axis] - 1), axis=axis)], axis=axis)
         return folded(np.flip(out, axis) if reverse else out, x.cell_type)
     n = x.shape[axis]
     if n is None:
-        raise ConversionError("cumsum along an axis of unknown size")
-    if x.dims[axis] == UNIT:
-        return binary(x, x, "sub") if exclusive else x
+        raise ConversionError("a cumulative op along an axis of unknown size")
+    x = materialize_axis(x, axis)
     old, new = x.dims[axis], fresh_name(x.dims)
     op = (">" if exclusive else ">=") if reverse else ("<" if exclusive else "<=")
     cond = ir.BinaryOp(op, ir.Ref(old), ir.Ref(new))
-    expr = _relayout(x, [axis], [new], [n], cond)
-    return Operand(expr, x.dims[:axis] + (new,) + x.dims[axis + 1:], x.shape, decay(x.cell_type))
+    if not product:
+        expr = _relayout(x, [axis], [new], [n], cond)
+    else:  # positions outside the running range contribute the identity 1 to the product
+        mask = ir.Generate(TensorType([Dimension(old, n), Dimension(new, n)], CellType.FLOAT), cond)
+        expr = ir.Reduce(ir.Join(x.expr, mask, lam("ab", ir.If(ir.BinaryOp("!=", B, num(0)), A, num(1)))),
+                         "prod", (old,))
+    dims = x.dims[:axis] + ((new if n > 1 else UNIT),) + x.dims[axis + 1:]
+    out = Operand(expr, x.dims[:axis] + (new,) + x.dims[axis + 1:], x.shape, decay(x.cell_type))
+    return drop_axis_to_unit(out, axis) if n == 1 else replace(out, dims=dims)
 
 
 def trilu(x: Operand, k: int, upper: bool) -> Operand:

@@ -203,6 +203,8 @@ case("AveragePool", rnd(1, 2, 6, 6), kernel_shape=[3, 3], pads=[1, 1, 1, 1], id=
 case("AveragePool", rnd(1, 2, 6, 6), kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1,
      id="AveragePool-include-pad")
 case("AveragePool", rnd(1, 2, 8), kernel_shape=[3], strides=[2], auto_pad="SAME_LOWER", id="AveragePool-1d-same")
+case("LpPool", rnd(1, 2, 6, 6), kernel_shape=[2, 3], strides=[2, 1], p=3, opset=18)
+case("LRN", rnd(2, 5, 3, 3), size=3, alpha=0.01, beta=0.5, bias=2.0, opset=13)
 case("GlobalAveragePool", rnd(2, 3, 4, 5))
 case("GlobalMaxPool", rnd(2, 3, 4, 5))
 case("InstanceNormalization", rnd(2, 3, 4, 5), const(rnd(3, seed=1)), const(rnd(3, seed=2)), epsilon=1e-3)

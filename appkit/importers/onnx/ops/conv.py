@@ -1,9 +1,12 @@
-"""ONNX Conv, MaxPool and AveragePool (any number of spatial axes), through lower_conv's windows."""
+"""ONNX Conv, MaxPool, AveragePool, LpPool and LRN (any number of spatial axes), through lower_conv's windows."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from appkit.importers import lower
 from appkit.importers.lower import ConversionError, Operand
-from appkit.importers.lower_conv import Window, conv, pool, same_padding
+from appkit.importers.lower_conv import Window, conv, patches, pool, same_padding, window_axis
 from appkit.importers.onnx.context import ONNX, NodeContext
 
 
@@ -46,3 +49,29 @@ def max_pool(ctx: NodeContext, x: Operand) -> Operand:
 @ONNX.register("AveragePool", since_version=1)
 def average_pool(ctx: NodeContext, x: Operand) -> Operand:
     return pool(x, _windows(ctx, x, list(ctx.attr("kernel_shape"))), "avg", bool(ctx.attr("count_include_pad", 0)))
+
+
+@ONNX.register("LpPool", since_version=2)
+def lp_pool(ctx: NodeContext, x: Operand) -> Operand:
+    p = float(ctx.attr("p", 2))
+    windows = _windows(ctx, x, list(ctx.attr("kernel_shape")))
+    spatial = x.rank - 2
+    powered = lower.binary(lower.unary(x, "abs"), lower.constant(np.array(p, dtype=np.float32)), "pow")
+    total = lower.reduce(patches(powered, 2, windows), [3 + 2 * i for i in range(spatial)], "sum", keepdims=False)
+    return lower.binary(total, lower.constant(np.array(1.0 / p, dtype=np.float32)), "pow")
+
+
+@ONNX.register("LRN", since_version=1)
+def lrn(ctx: NodeContext, x: Operand) -> Operand:
+    """x / (bias + alpha / size * (sum of squares over the `size` neighbouring channels)) ^ beta."""
+    size = int(ctx.attr("size"))
+    alpha, beta, bias = float(ctx.attr("alpha", 1e-4)), float(ctx.attr("beta", 0.75)), float(ctx.attr("bias", 1.0))
+    channels = x.shape[1]
+    if channels is None:
+        raise ConversionError("LRN over an unknown number of channels")
+    x = lower.share(x)
+    window = Window(size, 1, 1, (size - 1) // 2, size - 1 - (size - 1) // 2)
+    neighbours = window_axis(lower.unary(x, "square"), 1, window)  # [N, C, size, ...]
+    total = lower.reduce(neighbours, [2], "sum", keepdims=False)
+    scaled = lower.unary(total, "affine", alpha=alpha / size, beta=bias)
+    return lower.binary(x, lower.binary(scaled, lower.constant(np.array(beta, dtype=np.float32)), "pow"), "div")

@@ -95,11 +95,13 @@ def softmax(ctx: NodeContext, x: Operand) -> Operand:
 
 
 @ONNX.register("CumSum", since_version=11)
-def cumsum(ctx: NodeContext, x: Operand, axis: Operand) -> Operand:
-    axes = ctx.ints(1, "CumSum axis")
+@ONNX.register("CumProd", since_version=26)
+def cumulative(ctx: NodeContext, x: Operand, axis: Operand) -> Operand:
+    axes = ctx.ints(1, f"{ctx.op_type} axis")
     if not axes:
-        raise ConversionError("CumSum needs an axis")
-    return lower_nn.cumsum(x, axes[0], bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0)))
+        raise ConversionError(f"{ctx.op_type} needs an axis")
+    return lower_nn.cumulative(x, axes[0], bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0)),
+                               product=ctx.op_type == "CumProd")
 
 
 @ONNX.register("TopK", since_version=10, note="k from a constant; returned sorted")
