@@ -1,9 +1,8 @@
 """Batching for the server: concurrent ranking requests are evaluated together, one vectorised
 evaluation per phase and profile, TensorFlow Serving style (`max_batch` documents, `max_wait` seconds).
 
-A batch closes early when no other request is on its way (none is being read or parsed), so a lone
-request is never held back waiting for company; under load the requests that arrive while one batch
-is evaluated make up the next.
+A batch closes early when no other request is being received, so a lone request is never held back
+waiting for company; under load the requests that arrive while one batch is evaluated make up the next.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 from appkit.serve.errors import AK611, RankingError
 
 log = logging.getLogger("appkit.serve")
+QUIET_TURNS = 2  # turns of the loop without a new request after which a batch closes
 
 
 @dataclass
@@ -49,28 +49,33 @@ class Batcher:
             while not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            batch = [self._queue.popleft()]
-            documents = batch[0].request.n
-            deadline = loop.time() + self.max_wait
-            while documents < self.max_batch:
-                if self._queue:
-                    if documents + self._queue[0].request.n > self.max_batch:
-                        break  # it starts the next batch
-                    batch.append(self._queue.popleft())
-                    documents += batch[-1].request.n
-                    continue
-                remaining = deadline - loop.time()
-                if self.arriving <= 0 or remaining <= 0:
-                    break
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except asyncio.TimeoutError:
-                    break
+            batch = await self._collect(loop.time() + self.max_wait)
             self.batches += 1
             self.batched_requests += len(batch)
             evaluate_batch(batch)
             await asyncio.sleep(0)  # let handlers run between batches
+
+    async def _collect(self, deadline: float) -> list[_Pending]:
+        """Queued requests up to max_batch documents; while others are being received, a few turns
+        of the loop until max_wait has passed (never an idle timed wait: waiting for bodies still
+        in transit costs more than batching them saves)."""
+        loop = asyncio.get_running_loop()
+        batch = [self._queue.popleft()]
+        documents = batch[0].request.n
+        quiet_turns = 0
+        while documents < self.max_batch:
+            if self._queue:
+                if documents + self._queue[0].request.n > self.max_batch:
+                    break  # it starts the next batch
+                batch.append(self._queue.popleft())
+                documents += batch[-1].request.n
+                quiet_turns = 0
+                continue
+            if self.arriving <= 0 or quiet_turns >= QUIET_TURNS or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0)  # one turn: handlers whose bodies are in read, parse and submit
+            quiet_turns += 1
+        return batch
 
 
 def evaluate_batch(batch: list[_Pending]) -> None:

@@ -76,9 +76,9 @@ def _scalar(value: Any, name: str, label: str) -> float:
 def _fast_dense(value: Any, type_: TensorType) -> np.ndarray | None:
     """Plain nested lists (or {"values": lists}) of the right shape, converted in one numpy call.
     None when the value is in another form or irregular: the general reader then explains."""
-    if isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("values"), list):
+    if type(value) is dict and len(value) == 1 and type(value.get("values")) is list:
         value = value["values"]
-    if not isinstance(value, list):
+    if type(value) is not list:  # exact types: this runs once per field of every document served
         return None
     try:
         arr = np.asarray(value, dtype=np.float64)

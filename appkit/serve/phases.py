@@ -77,12 +77,15 @@ def _hits(request: "RankRequest", start: int, relevance: np.ndarray, scores: Map
           summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     n = request.n
     own = relevance[start:start + n]
-    reranked = np.zeros(n, dtype=np.int64)
-    for label, s in scores.items():
-        if label != "first-phase":
-            reranked += ~np.isnan(s[start:start + n])
-    # best first; among equal scores a re-ranked hit first, then the input order
-    order = np.lexsort((np.arange(n), -reranked, -own))
+    if len(scores) == 1:
+        order = np.argsort(-own, kind="stable")  # best first, equal scores in input order
+    else:
+        reranked = np.zeros(n, dtype=np.int64)
+        for label, s in scores.items():
+            if label != "first-phase":
+                reranked += ~np.isnan(s[start:start + n])
+        # best first; among equal scores a re-ranked hit first, then the input order
+        order = np.lexsort((np.arange(n), -reranked, -own))
     hits = []
     for i in order:
         doc = request.documents[i]
