@@ -63,28 +63,35 @@ def window_axis(x: Operand, axis: int, window: Window, fill: float = 0.0) -> Ope
         raise ConversionError("a window over an axis of unknown size")
     pos = window.positions(int(n))
     inside = (pos >= 0) & (pos < n)
+    selector = (pos[:, :, None] == np.arange(n)[None, None, :]).astype(np.float32)
+    return select_axis(x, axis, selector, fill, inside)
+
+
+def select_axis(x: Operand, axis: int, selector: np.ndarray, fill: float = 0.0,
+                inside: np.ndarray | None = None) -> Operand:
+    """x with `axis` (size n) replaced by two axes (a, b): out[a, b] = x[i] where selector[a, b, i] is 1,
+    or `fill` where the selector row is empty (`inside` false)."""
+    n = int(selector.shape[2])
+    if inside is None:
+        inside = selector.any(axis=2)
     if x.is_constant:
-        arr = np.asarray(x.value)
-        taken = np.take(arr, np.clip(pos, 0, n - 1), axis=axis)  # axis -> (out, kernel)
-        shape = [1] * arr.ndim
-        shape[axis:axis + 1] = list(pos.shape)
-        return lower.constant(np.where(inside.reshape(shape), taken, np.asarray(fill, dtype=arr.dtype)))
+        arr = np.moveaxis(np.asarray(x.value), axis, -1)
+        taken = np.tensordot(arr, selector, axes=([arr.ndim - 1], [2]))  # [..., a, b]
+        taken = np.where(inside, taken, np.asarray(fill, dtype=taken.dtype))
+        return lower.constant(np.moveaxis(np.moveaxis(taken, -1, axis), -1, axis).astype(np.asarray(x.value).dtype))
     x = materialize_axis(x, axis)
     old = x.dims[axis]
     o_name = fresh_name(x.dims)
     k_name = fresh_name(set(x.dims) | {o_name})
-    selector = constant((pos[:, :, None] == np.arange(n)[None, None, :]).astype(np.float32))
-    names = [o_name if pos.shape[0] > 1 else UNIT, k_name if pos.shape[1] > 1 else UNIT, old if n > 1 else UNIT]
-    selector = rename_to(selector, names)
-    expr: ir.Expr = ir.Reduce(ir.Join(x.expr, selector.expr, PICK), "sum", (old,)) if n > 1 else \
-        ir.Join(x.expr, selector.expr, PICK)
-    if n == 1:  # the old axis stays in the join result: sum it away
-        expr = ir.Reduce(expr, "sum", (old,))
+    names = [o_name if selector.shape[0] > 1 else UNIT, k_name if selector.shape[1] > 1 else UNIT,
+             old if n > 1 else UNIT]
+    sel = rename_to(constant(selector), names)
+    expr: ir.Expr = ir.Reduce(ir.Join(x.expr, sel.expr, PICK), "sum", (old,))
     if fill != 0.0 and not inside.all():
         outside = rename_to(constant(np.where(inside, np.float32(0), np.float32(fill))), names[:2])
         expr = ir.Join(expr, outside.expr, lower.lam("ab", ir.BinaryOp("+", lower.A, lower.B)))
     dims = x.dims[:axis] + tuple(names[:2]) + x.dims[axis + 1:]
-    shape = x.shape[:axis] + pos.shape + x.shape[axis + 1:]
+    shape = x.shape[:axis] + tuple(int(s) for s in selector.shape[:2]) + x.shape[axis + 1:]
     return Operand(expr, dims, shape, decay(x.cell_type))
 
 
@@ -115,7 +122,7 @@ def conv(x: Operand, weights: Operand, bias: Operand | None, windows: Sequence[W
         w = lower.squeeze(weights, [1])
         y = lower_nn.einsum(f"{patch_term},c{ks}->nc{outs}", [p, w])
     else:
-        raise ConversionError(f"Conv with group={group} (only 1 and depthwise are supported)")
+        return _grouped(x, weights, bias, group, lambda xi, wi: conv(xi, wi, None, windows, 1), 0)
     if bias is not None:
         y = lower.binary(y, lower.unsqueeze(bias, list(range(1, spatial + 1))), "add")
     return y
@@ -142,3 +149,43 @@ def pool(x: Operand, windows: Sequence[Window], kind: str, count_include_pad: bo
 def _outer(counts: np.ndarray, per_axis: np.ndarray) -> np.ndarray:
     """Append one spatial axis of window counts to a [1, 1, ...] count array."""
     return counts[..., None] * per_axis.reshape((1,) * counts.ndim + per_axis.shape)
+
+
+def conv_transpose(x: Operand, weights: Operand, bias: Operand | None, windows: Sequence[Window],
+                   output_sizes: Sequence[int], group: int = 1) -> Operand:
+    """ONNX ConvTranspose: weights [C, M/group, k...]; input position i with kernel offset k lands on
+    output position i*stride + k*dilation - pad_before."""
+    spatial = x.rank - 2
+    if any(s is None for s in x.shape[2:]):
+        raise ConversionError("ConvTranspose over an axis of unknown size")
+    if group > 1:
+        return _grouped(x, weights, bias, group, lambda xi, wi: conv_transpose(xi, wi, None, windows, output_sizes), 0)
+    for i in reversed(range(spatial)):
+        w, n, out = windows[i], x.shape[2 + i], output_sizes[i]
+        o = np.arange(out)[:, None, None]
+        k = np.arange(w.kernel)[None, :, None]
+        src = np.arange(int(n))[None, None, :]
+        selector = (o == src * w.stride + k * w.dilation - w.pad_before).astype(np.float32)
+        x = select_axis(x, 2 + i, selector, 0.0, np.ones(selector.shape[:2], dtype=bool))
+    outs, ks = _LETTERS[:spatial], _KERNEL[:spatial]
+    patch_term = "nc" + "".join(o + k for o, k in zip(outs, ks))
+    y = lower_nn.einsum(f"{patch_term},cm{ks}->nm{outs}", [x, weights])
+    if bias is not None:
+        y = lower.binary(y, lower.unsqueeze(bias, list(range(1, spatial + 1))), "add")
+    return y
+
+
+def _grouped(x: Operand, weights: Operand, bias: Operand | None, group: int, one, weight_axis: int) -> Operand:
+    """A grouped convolution: the channels and the weights split into `group` parts, convolved part by
+    part, and the results concatenated along the channel axis."""
+    from appkit.importers.lower_shape import concat, split
+
+    channels, filters = x.shape[1], weights.shape[weight_axis]
+    if channels is None or filters is None or channels % group or filters % group:
+        raise ConversionError(f"group={group} does not divide the channels")
+    xs = split(x, 1, [channels // group] * group)
+    ws = split(weights, weight_axis, [filters // group] * group)
+    y = concat([one(xi, wi) for xi, wi in zip(xs, ws)], 1)
+    if bias is not None:
+        y = lower.binary(y, lower.unsqueeze(bias, list(range(1, x.rank - 1))), "add")
+    return y

@@ -196,6 +196,12 @@ case("Conv", rnd(2, 2, 7, 7), const(rnd(4, 2, 3, 2, seed=1)), strides=[2, 1], pa
 case("Conv", rnd(1, 3, 9), const(rnd(2, 3, 3, seed=1)), auto_pad="SAME_UPPER", strides=[2], id="Conv-1d-same")
 case("Conv", rnd(1, 3, 5, 5), const(rnd(3, 1, 3, 3, seed=1)), group=3, pads=[1, 1, 1, 1], id="Conv-depthwise")
 case("Conv", rnd(1, 2, 5, 5), rnd(2, 2, 3, 3, seed=1), id="Conv-runtime-weights")
+case("Conv", rnd(1, 4, 5, 5), const(rnd(6, 2, 3, 3, seed=1)), const(rnd(6, seed=2)), group=2, id="Conv-grouped")
+case("ConvTranspose", rnd(1, 2, 4, 5), const(rnd(2, 3, 3, 3, seed=1)), const(rnd(3, seed=2)), strides=[2, 2],
+     pads=[1, 0, 1, 1], output_padding=[1, 0], id="ConvTranspose-strides")
+# onnx.reference (1.23) cannot run a grouped 1-D ConvTranspose: onnxruntime only
+case("ConvTranspose", rnd(1, 4, 3), const(rnd(4, 1, 2, seed=1)), group=2, dilations=[2], id="ConvTranspose-grouped-1d",
+     reference=False)
 case("MaxPool", rnd(1, 2, 6, 6), kernel_shape=[2, 2], strides=[2, 2])
 case("MaxPool", rnd(1, 2, 5, 6), kernel_shape=[3, 2], pads=[1, 1, 1, 0], dilations=[1, 2], id="MaxPool-pads-dilations")
 case("MaxPool", rnd(1, 1, 7, 7), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, id="MaxPool-ceil")

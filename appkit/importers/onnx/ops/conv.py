@@ -6,7 +6,7 @@ import numpy as np
 
 from appkit.importers import lower
 from appkit.importers.lower import ConversionError, Operand
-from appkit.importers.lower_conv import Window, conv, patches, pool, same_padding, window_axis
+from appkit.importers.lower_conv import Window, conv, conv_transpose, patches, pool, same_padding, window_axis
 from appkit.importers.onnx.context import ONNX, NodeContext
 
 
@@ -31,7 +31,7 @@ def _windows(ctx: NodeContext, x: Operand, kernel: list[int]) -> list[Window]:
     return windows
 
 
-@ONNX.register("Conv", since_version=1, note="group 1 or depthwise")
+@ONNX.register("Conv", since_version=1)
 def conv_(ctx: NodeContext, x: Operand, w: Operand, b: Operand | None = None) -> Operand:
     kernel = list(ctx.attr("kernel_shape", [s for s in w.shape[2:]]))
     if any(k is None for k in kernel):
@@ -75,3 +75,35 @@ def lrn(ctx: NodeContext, x: Operand) -> Operand:
     total = lower.reduce(neighbours, [2], "sum", keepdims=False)
     scaled = lower.unary(total, "affine", alpha=alpha / size, beta=bias)
     return lower.binary(x, lower.binary(scaled, lower.constant(np.array(beta, dtype=np.float32)), "pow"), "div")
+
+
+@ONNX.register("ConvTranspose", since_version=1)
+def conv_transpose_(ctx: NodeContext, x: Operand, w: Operand, b: Operand | None = None) -> Operand:
+    kernel = [int(k) for k in ctx.attr("kernel_shape", w.shape[2:])]  # type: ignore[arg-type]
+    spatial = len(kernel)
+    strides = list(ctx.attr("strides", [1] * spatial))
+    dilations = list(ctx.attr("dilations", [1] * spatial))
+    extra = list(ctx.attr("output_padding", [0] * spatial))
+    pads = list(ctx.attr("pads", [0] * (2 * spatial)))
+    wanted = ctx.attr("output_shape")
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    windows, sizes = [], []
+    for i in range(spatial):
+        n = x.shape[2 + i]
+        if n is None:
+            raise ConversionError("ConvTranspose over an axis of unknown size")
+        full = strides[i] * (int(n) - 1) + extra[i] + (kernel[i] - 1) * dilations[i] + 1
+        target = None
+        if wanted is not None:
+            target = int(list(wanted)[-spatial + i])
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            target = int(n) * strides[i]
+        if target is not None:  # the spec's split of the total padding
+            total = full - target
+            half = total // 2
+            before, after = (half, total - half) if auto_pad == "SAME_UPPER" else (total - half, half)
+        else:
+            before, after = pads[i], pads[i + spatial]
+        windows.append(Window(kernel[i], strides[i], dilations[i], before, after))
+        sizes.append(full - before - after)
+    return conv_transpose(x, w, b, windows, sizes, int(ctx.attr("group", 1)))
