@@ -21,7 +21,8 @@ from appkit.expr import batch_kernels as K
 from appkit.expr import functions as fn
 from appkit.expr import ir
 from appkit.expr.evaluate import EvalContext, evaluate
-from appkit.expr.typecheck import ExpressionTypeError, TypeContext, check_types, feature_key, function_def
+from appkit.expr.typecheck import (ExpressionTypeError, TypeContext, check_types, deep_recursion, feature_key,
+                                   function_def)
 from appkit.tensor.type import CellType, Dimension, TensorType
 from appkit.tensor.value import Tensor, to_cell_dtype
 
@@ -617,15 +618,19 @@ class _Builder:
         root.uses += 1
         prog: list[tuple[Callable[..., Array], int, tuple[Any, ...]]] = []
         previous: _Value | None = None
+        links = 0  # calls nested in the last entry (kept short: each link is a Python frame)
         for step in self.steps:
             first = step.ins[0] if step.ins else None
             inplace = bool(step.inplace_ok and first is not None and first.fresh and first.uses == 1)
             kernel = step.make(inplace)
             ins = tuple(v.slot if v is not None else -1 for v in step.ins)
-            if previous is not None and len(step.ins) == 1 and first is previous and first.uses == 1:
+            if previous is not None and len(step.ins) == 1 and first is previous and first.uses == 1 and links < 8:
                 # a chain (product, + bias, relu): one call per link instead of a register round trip
                 inner, _, ins = prog.pop()
                 kernel = _chained(kernel, inner)
+                links += 1
+            else:
+                links = 0
             prog.append((kernel, step.out, ins))
             previous = step.result
         return prog
@@ -722,7 +727,8 @@ class Plan:
             return None
         builder = _Builder(self, self._bound_types(arrays), context)
         try:
-            root = builder.compile(self.expr, {})
+            with deep_recursion():
+                root = builder.compile(self.expr, {})
         except RecursionError:
             self.vectorised, self.reason = False, "expression nested too deeply to compile"
             return None

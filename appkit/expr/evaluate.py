@@ -16,7 +16,7 @@ import numpy as np
 from appkit.diagnostics import AppkitError, Diagnostic, rule
 from appkit.expr import functions as fn
 from appkit.expr import ir
-from appkit.expr.typecheck import AK347, FunctionDef, feature_key, function_def
+from appkit.expr.typecheck import AK347, FunctionDef, deep_recursion, feature_key, function_def
 from appkit.source import Span
 from appkit.tensor import ops
 from appkit.tensor.type import CellType, Dimension, TensorType, TensorTypeError
@@ -90,7 +90,7 @@ class _Evaluator:
 
     def eval(self, node: ir.Expr, scope: Scope, where: Span | None) -> Tensor:
         try:
-            with np.errstate(all="ignore"):  # NaN and inf are values in Vespa, not warnings
+            with np.errstate(all="ignore"), deep_recursion():  # NaN and inf are values in Vespa, not warnings
                 return self.value(node, scope)
         except _Error as e:
             span = e.node.span if e.node is not None and e.node.span is not None else where

@@ -7,8 +7,10 @@ of the arguments of that call, with recursion reported instead of followed.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from appkit.diagnostics import AppkitError, Diagnostic, rule
 from appkit.expr import functions as fn
@@ -86,12 +88,27 @@ class ExpressionTypeError(AppkitError):
     """An expression whose types do not fit; `diagnostics` holds every error found."""
 
 
+@contextmanager
+def deep_recursion(limit: int = 20_000) -> Iterator[None]:
+    """Room for expressions nested thousands deep (imported models nest one level per op); the
+    limit is the TensorFlow importer's, so what it can build, the checker and evaluator can walk."""
+    old = sys.getrecursionlimit()
+    if old < limit:
+        sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        if old < limit:
+            sys.setrecursionlimit(old)
+
+
 def check_types(expr: ir.Expr, context: TypeContext | None = None,
                 path: str | None = None) -> tuple[TensorType | None, list[Diagnostic]]:
     """The type of `expr` and all type errors in it (the type is None when there are errors)."""
     checker = _Checker(context or TypeContext(), path)
     try:
-        result = checker.infer(expr, dict((context or TypeContext()).bindings), None)
+        with deep_recursion():
+            result = checker.infer(expr, dict((context or TypeContext()).bindings), None)
     except RecursionError:
         span = expr.span or (Span(path, 1, 1) if path else None)
         checker.diagnostics.append(Diagnostic(AK353, "expression is nested too deeply to check", span,

@@ -249,3 +249,28 @@ def test_functions_of_constants_are_folded() -> None:
                  "norm": FunctionDef(("t",), parse_expression("l2_normalize(t, z)"))}
     assert_same("sum(attribute(a) * norm(scaled), y) + sum(scaled * scaled)", functions=functions)
     assert_same("sum(norm(scaled) * norm(scaled)) * attribute(b)", functions=functions)
+
+
+def test_expressions_thousands_deep() -> None:
+    """Imported models nest one level per op: checking, evaluating and compiling stay linear and do not
+    run out of Python's recursion limit."""
+    import sys
+
+    from appkit.expr import ir
+    from appkit.expr.typecheck import check_types
+
+    expr: ir.Expr = ir.Feature("attribute", (ir.Ref("b"),))
+    plus = ir.Lambda(("p", "q"), ir.BinaryOp("+", ir.Ref("p"), ir.Ref("q")))
+    for _ in range(2500):
+        expr = ir.Join(expr, ir.Number(1.0), plus)
+    limit = sys.getrecursionlimit()
+    assert check_types(expr, TypeContext(features=TYPES)) == (T("tensor(y[4])"), [])
+    batch, constants = inputs(3, 1)
+    plan = compile_expression(expr, TYPES, BATCH)
+    got = plan.evaluate(batch, constants)
+    assert plan.vectorised
+    np.testing.assert_allclose(got, batch["attribute(b)"] + 2500)
+    first = Tensor.from_numpy(TYPES["attribute(b)"], batch["attribute(b)"][0])
+    one = evaluate(expr, EvalContext({"attribute(b)": first}))
+    np.testing.assert_allclose(one.to_numpy(), batch["attribute(b)"][0] + 2500)
+    assert sys.getrecursionlimit() == limit
