@@ -132,6 +132,56 @@ def read_document(data: Any, index: int, fields: Mapping[str, TensorType], line:
     return doc
 
 
+def read_batch(items: list[Any], fields: Mapping[str, TensorType]) -> tuple[list[Document], dict[str, Any]]:
+    """Documents (decoded JSON) and their field values stacked per field, as `stack_values` gives them.
+
+    Column by column: a dense field whose values are all plain lists of the right shape is converted
+    in one numpy call; anything else goes through `read_document`, which says what is wrong and where."""
+    docs: list[Document] = []
+    raw: list[Mapping[str, Any]] = []
+    for i, data in enumerate(items):
+        try:
+            doc_id, values = _document_parts(data, document_label(i, None))
+            missing = [name for name in fields if name not in values]
+            if missing:
+                read_document(data, i, {missing[0]: fields[missing[0]]})  # raises the located error
+        except RankingError as e:
+            e.document = i
+            raise
+        docs.append(Document(i, doc_id, None))
+        raw.append(values)
+    columns: dict[str, Any] = {}
+    for name, type_ in fields.items():
+        column = _fast_column([v[name] for v in raw], type_) if is_batchable(type_) else None
+        if column is None:
+            for doc, values in zip(docs, raw):
+                try:
+                    doc.values[name] = field_value(values[name], type_, name, doc.label)
+                except RankingError as e:
+                    e.document, e.document_id = doc.index, doc.id
+                    raise
+            column = stack_values(docs, {name: type_})[name]
+        columns[name] = column
+    return docs, columns
+
+
+def _fast_column(values: list[Any], type_: TensorType) -> np.ndarray | None:
+    shape = (len(values), *[d.size for d in type_.dimensions])
+    if type_.is_scalar:
+        if not all(type(v) in (int, float) for v in values):
+            return None
+    elif not all(type(v) is list for v in values):
+        return None
+    direct = type_.cell_type.numpy_dtype if type_.cell_type.value in ("float", "double") else np.float64
+    try:
+        arr = np.asarray(values, dtype=direct)  # float cells: rounded from double once, as Vespa stores them
+    except (ValueError, TypeError):
+        return None
+    if arr.shape != shape:
+        return None
+    return arr if arr.dtype == np.dtype(type_.cell_type.numpy_dtype) else to_cell_dtype(arr, type_.cell_type)
+
+
 def _example(t: TensorType) -> str:
     if t.is_scalar:
         return "1.0"

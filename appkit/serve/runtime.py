@@ -274,9 +274,11 @@ class ProfileRuntime:
 
     # -- ranking ---------------------------------------------------------------------------------
 
-    def request(self, documents: list[Document], query: Mapping[str, Any]) -> RankRequest:
+    def request(self, documents: list[Document], query: Mapping[str, Any],
+                columns: dict[str, Any] | None = None) -> RankRequest:
+        """A request of `documents` (their values stacked here unless `columns` gives them stacked)."""
         req = RankRequest(documents, self.query_values(query))
-        req.columns = stack_values(documents, self.fields)
+        req.columns = columns if columns is not None else stack_values(documents, self.fields)
         return req
 
     def merged_columns(self, requests: Sequence[RankRequest]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from appkit.deploy.store import ACTIVE, VersionStore
 from appkit.serve.batching import Batcher
-from appkit.serve.documents import read_document
+from appkit.serve.documents import read_batch
 from appkit.serve.errors import AK608, AK609, AK610, AK611, RankingError
 from appkit.serve.runtime import RankingBundle
 
@@ -194,14 +194,8 @@ def create_app(store_root: Path | str, max_batch: int = 64, max_wait_ms: float =
                                    "deploy a version (appkit deploy) or activate one", status=503)
             key = f"{request.path_params['schema']}/{request.path_params['profile']}"
             profile = bundle.profile(key)
-            docs = []
-            for i, d in enumerate(documents):
-                try:
-                    docs.append(read_document(d, i, profile.fields))
-                except RankingError as e:
-                    e.document = i
-                    raise
-            future = batcher.submit(profile, profile.request(docs, query))
+            docs, columns = read_batch(documents, profile.fields)
+            future = batcher.submit(profile, profile.request(docs, query, columns))
         finally:
             batcher.arriving -= 1
         hits = await future

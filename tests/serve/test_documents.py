@@ -102,3 +102,40 @@ def test_jsonl_collects_every_error_with_its_line():
     assert [d.line for d in docs] == [1, 5]
     assert [(e.code, e.line) for e in errors] == [("AK600", 3), ("AK602", 4)]
     assert errors[1].to_diagnostic("docs.jsonl").span.line == 4
+
+
+@pytest.mark.parametrize("cell", ["float", "double", "bfloat16", "int8"])
+def test_columnwise_reading_equals_document_by_document(cell):
+    from appkit.serve.documents import read_batch
+
+    fields = {"v": TensorType.parse(f"tensor<{cell}>(x[2],y[3])"), "s": TensorType.scalar(),
+              "m": TensorType.parse("tensor(t{})")}
+    rng = np.random.default_rng(5)
+    items = [{"put": f"id:a:t::{i}", "fields": {"v": (rng.standard_normal((2, 3)) * 50).tolist(),
+                                                "s": [1, 2.5, True][i % 3], "m": {"cells": {"a": i}}}}
+             for i in range(5)]
+    items[1]["fields"]["v"] = {"values": items[1]["fields"]["v"]}  # one in another form: that column goes slow
+    docs, columns = read_batch(items, fields)
+    one_by_one = stack_values([read_document(d, i, fields) for i, d in enumerate(items)], fields)
+    assert [d.id for d in docs] == [f"id:a:t::{i}" for i in range(5)]
+    for name in ("v", "s"):
+        assert columns[name].dtype == one_by_one[name].dtype
+        np.testing.assert_array_equal(columns[name], one_by_one[name])
+    assert columns["m"] == one_by_one["m"]
+    plain = [{"v": (rng.standard_normal((2, 3)) * 50).tolist(), "s": 1, "m": {}} for _ in range(3)]
+    fast = read_batch(plain, fields)[1]
+    np.testing.assert_array_equal(fast["v"], stack_values([read_document(d, i, fields) for i, d in enumerate(plain)],
+                                                          fields)["v"])
+
+
+def test_columnwise_errors_name_the_document():
+    from appkit.serve.documents import read_batch
+
+    items = [{"embedding": [1, 2, 3, 4], "popularity": 1}, {"put": "id:a:t::9", "fields": {"embedding": [1, 2],
+                                                                                          "popularity": 1}}]
+    with pytest.raises(RankingError) as info:
+        read_batch(items, FIELDS)
+    assert info.value.code == "AK603" and info.value.document == 1 and info.value.document_id == "id:a:t::9"
+    with pytest.raises(RankingError) as info:
+        read_batch([items[0], {"popularity": 2}], FIELDS)
+    assert info.value.code == "AK602" and info.value.document == 1 and info.value.field == "embedding"
