@@ -71,28 +71,26 @@ def _files_under(directory: Path, root: Path, diags: list[Diagnostic]) -> list[P
     return found
 
 
-def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
-    from appkit.package.sdparse import parse_schema
-
+def _parse_file(path: Path, parse, diags: list[Diagnostic], sources: dict[str, SourceFile]):
     source = _read(path, diags)
     if source is None:
         return None
     sources[source.path] = source
-    schema, found = parse_schema(source)
+    parsed, found = parse(source)
     diags.extend(found)
-    return schema
+    return parsed
+
+
+def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
+    from appkit.package.sdparse import parse_schema
+
+    return _parse_file(path, parse_schema, diags, sources)
 
 
 def parse_profile_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
     from appkit.package.sdparse import parse_profile
 
-    source = _read(path, diags)
-    if source is None:
-        return None
-    sources[source.path] = source
-    profile, found = parse_profile(source)
-    diags.extend(found)
-    return profile
+    return _parse_file(path, parse_profile, diags, sources)
 
 
 def load_package(root: Path) -> tuple[ApplicationPackage, list[Diagnostic]]:
