@@ -59,6 +59,13 @@ BINARY: dict[str, tuple[Callable[[ir.Expr, ir.Expr], ir.Expr], Callable[[Any, An
     "max": (_fn("max"), np.maximum),
     "min": (_fn("min"), np.minimum),
     "fmod": (_fn("fmod"), np.fmod),
+    # scatter reductions: an update where the 0/1 hit matrix says so, else the reduction's identity
+    # (+-1e308 becomes +-inf in float cells, and exceeds every double a model holds)
+    "pick_or_one": (lambda a, b: ir.If(ir.BinaryOp("!=", a, num(0)), b, num(1)), lambda a, b: np.where(a != 0, b, 1)),
+    "pick_or_low": (lambda a, b: ir.If(ir.BinaryOp("!=", a, num(0)), b, num(-1e308)),
+                    lambda a, b: np.where(a != 0, b, -np.inf)),
+    "pick_or_high": (lambda a, b: ir.If(ir.BinaryOp("!=", a, num(0)), b, num(1e308)),
+                     lambda a, b: np.where(a != 0, b, np.inf)),
     "div_or_zero": (lambda a, b: ir.If(ir.BinaryOp("==", b, num(0)), num(0), ir.BinaryOp("/", a, b)),
                     lambda a, b: np.divide(a, np.where(b == 0, 1, b)) * (b != 0)),
     "mod": (_mod_body, np.mod),

@@ -35,6 +35,7 @@ SKIP_REASONS = {
     "keep_aspect_ratio_policy": "Resize keeping the aspect ratio is not converted (documented in docs/operators.md)",
     "extrapolation value outside the crop": "Resize extrapolating outside a crop is not converted (documented)",
     "blocked quantisation": "blocked (block_size) quantisation is not converted (documented in docs/operators.md)",
+    "GatherND with batch_dims": "GatherND with batch_dims is not converted (documented in docs/operators.md)",
     "has no identity": "a reduction of an empty tensor: Vespa dimensions have at least one element",
 }
 

@@ -222,6 +222,16 @@ case("Hardmax", rnd(3, 4, 5), axis=1, opset=13)
 case("GatherElements", rnd(3, 4), np.array([[0, 2, 1, 2], [2, 0, -1, 1], [1, 1, 0, 0]], dtype=np.int64), axis=0)
 case("GatherElements", rnd(3, 4), const(np.array([[3, 0], [1, 1], [0, 2]], dtype=np.int64)), axis=1,
      id="GatherElements-fewer-constant")
+case("GatherND", rnd(3, 4, 2), np.array([[0, 1], [2, -1]], dtype=np.int64), opset=13, id="GatherND-runtime-indices")
+case("GatherND", rnd(3, 4), const(np.array([[[1]], [[2]]], dtype=np.int64)), opset=13, id="GatherND-rows")
+case("ScatterND", rnd(4, 3), const(np.array([[1], [3]], dtype=np.int64)), rnd(2, 3, seed=1), opset=13)
+case("ScatterND", rnd(4, 3), const(np.array([[1, 2], [1, 2]], dtype=np.int64)), rnd(2, seed=1), reduction="add",
+     opset=16, id="ScatterND-add-duplicates")
+case("ScatterElements", rnd(3, 3), const(np.array([[1, 0, 2], [0, 2, 1]], dtype=np.int64)), rnd(2, 3, seed=1),
+     axis=0, opset=13)
+for reduction in ("mul", "max", "min"):
+    case("ScatterElements", rnd(1, 5), const(np.array([[1, 3, 1]], dtype=np.int64)), rnd(1, 3, seed=2), axis=1,
+         reduction=reduction, opset=18, id=f"ScatterElements-{reduction}")
 case("IsInf", np.array([1, np.inf, -np.inf, np.nan, 0], dtype=F), opset=10)
 case("IsInf", np.array([1, np.inf, -np.inf, np.nan, 0], dtype=F), detect_negative=0, opset=10, id="IsInf-positive")
 for name in ("Acosh",):
