@@ -132,11 +132,6 @@ def constant(value: Any, cell_type: CellType | None = None, name: str | None = N
     return Operand(ir.Feature("constant", (ir.Ref(cname),)), tuple(dims), shape, cell, arr)
 
 
-def with_value(op: Operand, value: np.ndarray) -> Operand:
-    """A folded result: a new constant with op's framework shape."""
-    return constant(np.asarray(value), op.cell_type if op.cell_type else None)
-
-
 def folded(value: Any, like_cell: CellType | None = None) -> Operand:
     arr = np.asarray(value)
     cell = like_cell if like_cell is not None and arr.dtype.kind == "f" and arr.dtype != np.float64 else None

@@ -129,3 +129,50 @@ def test_tf2onnx_mnist_softmax(tf2onnx_mnist, tmp_path):
     assert_close(ours, expected, rtol=1e-5, atol=1e-6)
     runtime = run_onnxruntime(path, {onnx_input: x})
     assert_close(ours, next(iter(runtime.values())), rtol=1e-5, atol=1e-6)
+
+
+def _keras_cnn(tf):
+    inp = tf.keras.Input((28, 28, 1), name="image")
+    x = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.MaxPooling2D()(x)
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, activation="elu")(x)
+    x = tf.keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    x = tf.keras.layers.Dropout(0.3)(x)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(10, activation="softmax")(x))
+
+
+def _keras_text(tf):
+    inp = tf.keras.Input((12,), dtype="int32", name="tokens")
+    x = tf.keras.layers.Embedding(50, 16)(inp)
+    x = tf.keras.layers.LayerNormalization()(x)
+    x = tf.keras.layers.Add()([x, tf.keras.layers.MultiHeadAttention(2, 8)(x, x)])
+    x = tf.keras.layers.Conv1D(8, 3, padding="causal")(x)
+    x = tf.keras.layers.GlobalMaxPooling1D()(x)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(4, activation="tanh")(x))
+
+
+@pytest.mark.parametrize("build,feed", [
+    (_keras_cnn, lambda rng: {"image": rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)}),
+    (_keras_text, lambda rng: {"tokens": rng.integers(0, 50, (2, 12)).astype(np.int32)}),
+], ids=["cnn", "embedding-attention"])
+def test_keras_models_exported_with_tf2onnx(tf2onnx_mnist, build, feed, tmp_path):
+    """A CNN (Conv2D, BatchNorm, MaxPool, DepthwiseConv, global pooling) and a text model (Embedding,
+    LayerNorm, MultiHeadAttention, causal Conv1D), as tf2onnx writes them; compared with onnxruntime."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from appkit.importers.onnx.importer import import_onnx_model
+
+    tf.random.set_seed(2)
+    keras_model = build(tf)
+    spec = [tf.TensorSpec((2,) + tuple(i.shape[1:]), i.dtype, name=i.name) for i in keras_model.inputs]
+    path = tmp_path / "keras.onnx"
+    tf2onnx.convert.from_keras(keras_model, input_signature=spec, opset=17, output_path=str(path))
+    model = import_onnx_model(path, "keras", tmp_path)
+    assert model.ok, [str(d) for d in model.diagnostics]
+    inputs = feed(np.random.default_rng(3))
+    ours = evaluate_model(model, inputs)
+    for name, expected in run_onnxruntime(path, inputs).items():
+        assert_close(ours[name.split(":")[0]], expected, rtol=1e-5, atol=1e-6)
