@@ -92,8 +92,11 @@ def _fast_dense(value: Any, type_: TensorType) -> np.ndarray | None:
     return to_cell_dtype(arr, type_.cell_type)
 
 
-def _document_parts(data: Any, label: str) -> tuple[str | None, Mapping[str, Any]]:
+def _document_parts(data: Any, index: int, line: int | None = None) -> tuple[str | None, Mapping[str, Any]]:
     """(id, fields) of a put operation, a document as Vespa returns it, or a bare field map."""
+    if type(data) is dict and type(data.get("fields")) is dict and "put" in data and len(data) == 2:
+        return str(data["put"]), data["fields"]  # the common case, checked first: once per document served
+    label = document_label(index, None, line)
     if not isinstance(data, dict):
         raise RankingError(AK601, f"{label}: a document is a JSON object, not {type(data).__name__}",
                            'write {"put": "id:ns:type::1", "fields": {...}} or a field map {"field": value}')
@@ -114,7 +117,7 @@ def _document_parts(data: Any, label: str) -> tuple[str | None, Mapping[str, Any
 
 def read_document(data: Any, index: int, fields: Mapping[str, TensorType], line: int | None = None) -> Document:
     """The document `data` (decoded JSON) with the values of `fields` (name -> type) read."""
-    doc_id, values = _document_parts(data, document_label(index, None, line))
+    doc_id, values = _document_parts(data, index, line)
     doc = Document(index, doc_id, line)
     label = doc.label
     for name, type_ in fields.items():
@@ -141,7 +144,7 @@ def read_batch(items: list[Any], fields: Mapping[str, TensorType]) -> tuple[list
     raw: list[Mapping[str, Any]] = []
     for i, data in enumerate(items):
         try:
-            doc_id, values = _document_parts(data, document_label(i, None))
+            doc_id, values = _document_parts(data, i)
             missing = [name for name in fields if name not in values]
             if missing:
                 read_document(data, i, {missing[0]: fields[missing[0]]})  # raises the located error
