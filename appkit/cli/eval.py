@@ -124,6 +124,34 @@ def _is_json(text: str) -> bool:
     return True
 
 
+def _parse_values(value_args: list[str], known_types: Mapping[str, Any],
+                  sources: dict[str, SourceFile]) -> tuple[dict[str, Any], list[Diagnostic], bool]:
+    """The NAME=VALUE arguments as tensors, every problem as a diagnostic (their texts are added to
+    `sources` for snippets), and whether a file could not be read (exit 2 rather than 1)."""
+    diagnostics: list[Diagnostic] = []
+    values = {}
+    unreadable = False
+    for i, arg in enumerate(value_args):
+        name, eq, value = arg.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            diagnostics.append(Diagnostic(AK370, f"'{arg}' is not NAME=VALUE", Span(f"<argument {i + 1}>", 1, 1),
+                                          f"write {arg or 'NAME'}=VALUE, e.g. 'query(q)=tensor(x[2]):[1,2]'"))
+            continue
+        try:
+            values[name] = parse_value(name, value, known_types.get(name))[0]
+        except AppkitError as e:
+            diagnostics.extend(e.diagnostics)
+            unreadable |= any(d.code == "AK001" for d in e.diagnostics)
+            path = value[1:] if value.startswith("@") else f"<value of {name}>"
+            try:
+                shown = Path(path).read_text(encoding="utf-8") if value.startswith("@") else value
+            except (OSError, UnicodeDecodeError):
+                continue
+            sources[path] = SourceFile(path, shown)
+    return values, diagnostics, unreadable
+
+
 def run_expression(text: str, value_args: list[str], seed: int | None, as_json: bool, out: TextIO,
                    err: TextIO, *, functions: Mapping[str, Any] | None = None,
                    known_values: Mapping[str, Any] | None = None,
@@ -136,29 +164,7 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
     from appkit.expr.typecheck import TypeContext, check_types
 
     sources = {EXPRESSION_PATH: SourceFile(EXPRESSION_PATH, text)}
-    diagnostics: list[Diagnostic] = []
-    values = {}
-    unreadable = False
-    for i, arg in enumerate(value_args):
-        name, eq, value = arg.partition("=")
-        if not eq or not name.strip():
-            diagnostics.append(Diagnostic(AK370, f"'{arg}' is not NAME=VALUE", Span(f"<argument {i + 1}>", 1, 1),
-                                          f"write {arg or 'NAME'}=VALUE, e.g. 'query(q)=tensor(x[2]):[1,2]'"))
-            continue
-        try:
-            tensor, where, source_text = parse_value(name.strip(), value, (known_types or {}).get(name.strip()))
-            values[name.strip()] = tensor
-        except AppkitError as e:
-            diagnostics.extend(e.diagnostics)
-            unreadable |= any(d.code == "AK001" for d in e.diagnostics)
-            if value.startswith("@"):
-                path = value[1:]
-                try:
-                    sources[path] = SourceFile(path, Path(path).read_text(encoding="utf-8"))
-                except (OSError, UnicodeDecodeError):
-                    pass
-            else:
-                sources[f"<value of {name.strip()}>"] = SourceFile(f"<value of {name.strip()}>", value)
+    values, diagnostics, unreadable = _parse_values(value_args, known_types or {}, sources)
     try:
         expr = parse_expression(text, path=EXPRESSION_PATH)
         if rewrite is not None:  # --app: model features lowered as in the profile
