@@ -250,6 +250,27 @@ case("Resize", rnd(1, 1, 4, 4), None, const(np.array([1, 1, 0.5, 0.75], dtype=F)
      coordinate_transformation_mode="align_corners", id="Resize-cubic-down")
 case("Upsample", rnd(1, 2, 3, 3), const(np.array([1, 1, 2, 2], dtype=F)), mode="nearest", opset=9)
 
+# --- recurrent (unrolled): X [T, B, I], W [dirs, gates*H, I], R [dirs, gates*H, H], B [dirs, 2*gates*H]
+def _recurrent(op: str, gates: int, dirs: int = 1, hidden: int = 3, reference: bool = True, **attrs: Any) -> None:
+    t, b, i = 4, 2, 5
+    direction = "bidirectional" if dirs == 2 else attrs.pop("direction", "forward")
+    case(op, rnd(t, b, i), const(rnd(dirs, gates * hidden, i, seed=1, low=-0.5, high=0.5)),
+         const(rnd(dirs, gates * hidden, hidden, seed=2, low=-0.5, high=0.5)),
+         const(rnd(dirs, 2 * gates * hidden, seed=3, low=-0.5, high=0.5)), None, rnd(dirs, b, hidden, seed=4),
+         hidden_size=hidden, direction=direction, outputs=2, opset=14, reference=reference,
+         id=f"{op}-{direction}" + "".join(f"-{k}" for k in attrs), **attrs)
+
+
+_recurrent("RNN", 1)
+_recurrent("RNN", 1, dirs=2)
+_recurrent("GRU", 3)
+_recurrent("GRU", 3, linear_before_reset=1)
+_recurrent("GRU", 3, dirs=2)
+_recurrent("LSTM", 4)
+_recurrent("LSTM", 4, direction="reverse")
+# onnx.reference (1.23) differs from onnxruntime for a bidirectional LSTM with clip: onnxruntime only
+_recurrent("LSTM", 4, dirs=2, clip=0.5, reference=False)
+
 
 def build(c: Case):
     graph_inputs, initializers, node_inputs, feed = [], [], [], {}
