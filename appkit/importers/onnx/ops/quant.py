@@ -52,3 +52,38 @@ def quantize(ctx: NodeContext, x: Operand, scale: Operand, zero_point: Operand |
     lo, hi = _RANGES[dtype]
     y = lower.unary(y, "clip", lo=float(lo), hi=float(hi))
     return lower.constant(np.asarray(y.value).astype(dtype)) if y.is_constant else y
+
+
+def _minus_zero_point(x: Operand, zero_point: Operand | None, along: int | None = None) -> Operand:
+    as_float = lower.constant(np.asarray(x.value, np.float32)) if x.is_constant else x
+    if zero_point is None:
+        return as_float
+    zp = zero_point if not zero_point.is_constant else lower.constant(np.asarray(zero_point.value, np.float32))
+    if along is not None and zp.rank == 1 and zp.shape[0] != 1:
+        zp = lower.unsqueeze(zp, list(range(1, along)))
+    return lower.binary(as_float, zp, "sub")
+
+
+@ONNX.register("MatMulInteger", since_version=10)
+def matmul_integer(ctx: NodeContext, a: Operand, b: Operand, a_zero: Operand | None = None,
+                   b_zero: Operand | None = None) -> Operand:
+    # a's zero point is per row (its second-to-last axis), b's per column: both broadcast as written
+    a_centered = _minus_zero_point(a, lower.unsqueeze(a_zero, [1]) if a_zero is not None and a_zero.rank == 1
+                                   and a_zero.shape[0] != 1 else a_zero)
+    return lower.matmul(a_centered, _minus_zero_point(b, b_zero))
+
+
+@ONNX.register("QLinearMatMul", since_version=10)
+def qlinear_matmul(ctx: NodeContext, a: Operand, a_scale: Operand, a_zero: Operand, b: Operand, b_scale: Operand,
+                   b_zero: Operand, y_scale: Operand, y_zero: Operand) -> Operand:
+    real_a = lower.binary(_minus_zero_point(a, lower.unsqueeze(a_zero, [1]) if a_zero.rank == 1 and
+                                            a_zero.shape[0] != 1 else a_zero),
+                          lower.unsqueeze(a_scale, [1]) if a_scale.rank == 1 and a_scale.shape[0] != 1 else a_scale,
+                          "mul")
+    real_b = lower.binary(_minus_zero_point(b, b_zero), b_scale, "mul")
+    product = lower.matmul(real_a, real_b)
+    dtype = ctx.output_dtype() or np.asarray(y_zero.value).dtype
+    low, high = _RANGES[np.dtype(dtype)]
+    y = lower.unary(lower.binary(product, y_scale, "div"), "round")
+    y = lower.unary(lower.binary(y, _minus_zero_point(y_zero, None), "add"), "clip", lo=float(low), hi=float(high))
+    return lower.constant(np.asarray(y.value).astype(dtype)) if y.is_constant else y

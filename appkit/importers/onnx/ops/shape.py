@@ -205,3 +205,38 @@ def range_(ctx: NodeContext, start: Operand, limit: Operand, delta: Operand) -> 
     assert s is not None and l is not None and d is not None
     return lower.constant(np.arange(s.reshape(()), l.reshape(()), d.reshape(())).astype(s.dtype))
 
+
+
+@ONNX.register("Compress", since_version=9, note="constant condition")
+def compress(ctx: NodeContext, x: Operand, condition: Operand) -> Operand:
+    keep = ctx.constant_input(1, "Compress condition")
+    assert keep is not None
+    picked = np.nonzero(np.asarray(keep).reshape(-1).astype(bool))[0].astype(np.int64)
+    axis = ctx.attr("axis")
+    if axis is None:  # over the flattened input
+        if any(s is None for s in x.shape):
+            raise ConversionError("Compress without an axis needs known sizes")
+        x = lower_shape.reshape(x, [int(np.prod([int(s) for s in x.shape]))])  # type: ignore[arg-type]
+        axis = 0
+    n = x.shape[lower.normalize_axis(int(axis), x.rank)]
+    picked = picked[picked < (n if n is not None else len(picked))]
+    return lower_shape.take(x, lower.constant(picked), int(axis))
+
+
+@ONNX.register("ReverseSequence", since_version=10, note="constant sequence_lens")
+def reverse_sequence(ctx: NodeContext, x: Operand, lens: Operand) -> Operand:
+    """Each batch entry's first len items in reverse: a constant [batch, time, time] selector."""
+    lengths = ctx.constant_input(1, "ReverseSequence sequence_lens")
+    assert lengths is not None
+    batch_axis, time_axis = int(ctx.attr("batch_axis", 1)), int(ctx.attr("time_axis", 0))
+    steps, batch = x.shape[time_axis], x.shape[batch_axis]
+    if steps is None or batch is None:
+        raise ConversionError("ReverseSequence needs known batch and time sizes")
+    source = np.tile(np.arange(steps), (batch, 1))
+    for b, length in enumerate(np.asarray(lengths).reshape(-1)):
+        source[b, :length] = np.arange(length)[::-1]
+    selector = (source[:, :, None] == np.arange(steps)[None, None, :]).astype(np.float32)  # [B, T_out, T_in]
+    letters = "abcdefgh"[:x.rank]
+    out_letters = letters.replace(letters[time_axis], "z")
+    equation = f"{letters},{letters[batch_axis]}z{letters[time_axis]}->{out_letters}"
+    return lower_nn.einsum(equation, [x, lower.constant(selector)])
