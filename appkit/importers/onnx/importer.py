@@ -212,40 +212,20 @@ def onnx_model_info(path: Path, package_root: Path | None = None) -> OnnxModelIn
 
 def resolve_expression(model: ImportedModel, feature_args: Sequence[str],
                        feature_text: str | None = None) -> tuple[str | None, Diagnostic | None]:
-    """The expression `onnx("path", sig?, out?)` / `onnx_vespa(...)` selects, or Vespa's error.
+    """The expression `onnx("path", sig?, out?)` / `onnx_vespa(...)` selects, or Vespa's error
+    (reference §3.2, through the shared `select_expression`). `feature_args` are the feature's string
+    arguments, the model path first."""
+    from appkit.importers.interface import select_expression
 
-    `feature_args` are the feature's string arguments, the model path first.
-    """
     prefix = f"Could not use Onnx model from {feature_text}: " if feature_text else ""
     if len(feature_args) > 3:
         return None, Diagnostic(AK449, prefix + "An onnx feature can have at most 2 arguments",
                                 hint="write onnx_vespa(\"model.onnx\", \"output\")")
-    model_ref = feature_args[0] if feature_args else model.path
-    signature = feature_args[1] if len(feature_args) > 1 else None
-    output = feature_args[2] if len(feature_args) > 2 else None
-    names = list(model.expressions)
-    available = ", ".join(sorted(names))
-
-    def fail(message: str) -> tuple[None, Diagnostic]:
-        return None, Diagnostic(AK448, prefix + message, hint=f"use one of: {available}" if names else None)
-
-    if signature is None:
-        if len(names) == 1:
-            return names[0], None
-        return fail(f"Multiple candidate expressions ' in model '{model_ref}'. Available expressions: {available}")
-    wanted = signature + (f".{output}" if output is not None else "")
-    for candidate in (wanted, f"{SIGNATURE}.{wanted}"):
-        if candidate in model.expressions:
-            return candidate, None
-    if output is None:
-        matches = [n for n in names if n.startswith(signature + ".")]
-        if len(matches) == 1:
-            return matches[0], None
-        if not matches:
-            return fail(f"No expressions named '{signature}' in model '{model_ref}'. Available expressions: {available}")
-        return fail(f"Multiple candidate expression named '{signature}' in model '{model_ref}'. "
-                    f"Available expressions: {available}")
-    return fail(f"No expression '{wanted}' in model '{model_ref}'. Available expressions: {available}")
+    name, error = select_expression(model, tuple(feature_args))  # type: ignore[arg-type]  (same fields)
+    if error is None:
+        return name, None
+    return None, Diagnostic(AK448, prefix + error, hint=f"use one of: {', '.join(sorted(model.expressions))}"
+                            if model.expressions else "the model imported no outputs; see its import diagnostics")
 
 
 __all__ = ["import_onnx_model", "onnx_model_info", "resolve_expression", "OnnxModelInfo", "TensorInfo"]
