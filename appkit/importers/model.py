@@ -39,7 +39,8 @@ class Operand:
 
     @property
     def type(self) -> TensorType:
-        return TensorType([Dimension(n, s) for n, s in zip(self.dims, self.shape)], self.cell_type)
+        # an empty name is a size-1 axis the expression does not have (lower.UNIT)
+        return TensorType([Dimension(n, s) for n, s in zip(self.dims, self.shape) if n], self.cell_type)
 
 
 @dataclass(frozen=True)
