@@ -71,26 +71,31 @@ def _files_under(directory: Path, root: Path, diags: list[Diagnostic]) -> list[P
     return found
 
 
-def _parse_file(path: Path, parse, diags: list[Diagnostic], sources: dict[str, SourceFile]):
+def _parse_file(path: Path, kind: str, diags: list[Diagnostic], sources: dict[str, SourceFile]):
+    from appkit.package.user_cache import cached
+
     source = _read(path, diags)
     if source is None:
         return None
     sources[source.path] = source
-    parsed, found = parse(source)
+    # the same text at the same displayed path parses to the same result: cached per user
+    parsed, found = cached(kind, f"{source.path}\0{source.text}", lambda: _parse_source(kind, source))
     diags.extend(found)
     return parsed
 
 
-def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
-    from appkit.package.sdparse import parse_schema
+def _parse_source(kind: str, source: SourceFile):
+    from appkit.package.sdparse import parse_profile, parse_schema
 
-    return _parse_file(path, parse_schema, diags, sources)
+    return (parse_schema if kind == "schema" else parse_profile)(source)
+
+
+def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
+    return _parse_file(path, "schema", diags, sources)
 
 
 def parse_profile_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
-    from appkit.package.sdparse import parse_profile
-
-    return _parse_file(path, parse_profile, diags, sources)
+    return _parse_file(path, "profile", diags, sources)
 
 
 def load_package(root: Path) -> tuple[ApplicationPackage, list[Diagnostic]]:

@@ -12,10 +12,8 @@ import io
 import os
 import pickle
 import importlib
-import stat
 import types
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +22,7 @@ from lark import Lark
 from lark.lexer import Lexer, LexerState
 from lark.parsers.lalr_analysis import Action
 
+from appkit.package.user_cache import cache_paths, trusted
 from appkit.resources import grammar_path
 
 
@@ -42,22 +41,7 @@ class TokenStreamLexer(Lexer):
 
 
 def _cache_paths(filename: str, key: str) -> list[Path]:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    name = f"{Path(filename).stem}-{key}.pickle"
-    return [Path(base) / "appkit" / name, Path(tempfile.gettempdir()) / f"appkit-{uid}" / name]
-
-
-def _trusted(path: Path) -> bool:
-    """Only unpickle a cache file this user owns in a directory nobody else can write to."""
-    if not hasattr(os, "getuid"):
-        return True
-    try:
-        file_stat, dir_stat = path.stat(), path.parent.stat()
-    except OSError:
-        return False
-    uid = os.getuid()
-    return file_stat.st_uid == uid and dir_stat.st_uid == uid and not dir_stat.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return cache_paths(f"{Path(filename).stem}-{key}.pickle")
 
 
 def load_parser(filename: str, **options: Any) -> Lark:
@@ -70,7 +54,7 @@ def load_parser(filename: str, **options: Any) -> Lark:
     key_src = text + repr(sorted((k, repr(v)) for k, v in options.items())) + lark.__version__ + sys.version
     paths = _cache_paths(filename, hashlib.sha256(key_src.encode()).hexdigest()[:20])
     for path in paths:
-        if path.is_file() and _trusted(path):
+        if path.is_file() and trusted(path):
             try:
                 with open(path, "rb") as f:
                     parser = pickle.load(f)

@@ -132,6 +132,9 @@ class TensorType:
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError("TensorType is immutable")
 
+    def __reduce__(self) -> tuple:  # pickle through the constructor (the slots are immutable)
+        return (TensorType, (self.dimensions, self.cell_type))
+
     # --- construction -------------------------------------------------------------------------------
 
     @staticmethod

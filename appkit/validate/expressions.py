@@ -22,23 +22,79 @@ _MAX_CACHED = 20000
 
 def parse_expression_source(text: str, origin: Span):
     """Parse expression text that starts at `origin`; returns (expr | None, diagnostics)."""
-    from appkit.diagnostics import AppkitError
-    from appkit.expr.parse import parse_expression
-
     cached = _PARSED.get(text)
     if cached is None:
-        try:
-            cached = parse_expression(text, origin=Span("", 1, 1), path="")
-        except AppkitError:
-            cached = None  # messages may quote positions: parse again where the text really is
-        if cached is not None and len(_PARSED) < _MAX_CACHED:
+        cached = _parse_at_start(text)  # None on errors: messages may quote positions, so parse
+        if cached is not None and len(_PARSED) < _MAX_CACHED:  # again where the text really is
             _PARSED[text] = cached
     if cached is not None:
         return _SpanMover(origin).node(cached), []
+    from appkit.diagnostics import AppkitError
+    from appkit.expr.parse import parse_expression
+
     try:
         return parse_expression(text, origin=origin, path=origin.path), []
     except AppkitError as e:
         return None, list(e.diagnostics)
+
+
+_LISTS: dict[str, Any] = {}
+
+
+def parse_feature_list_source(text: str, origin: Span):
+    """A match-/summary-/rank-features list at `origin`: (features | None, diagnostics); cached by
+    text like expressions."""
+    from appkit.package.user_cache import cached
+
+    features = _LISTS.get(text)
+    if features is None:
+        features = cached("features", text, lambda: _feature_list_at_start(text))
+        if features is not None and len(_LISTS) < _MAX_CACHED:
+            _LISTS[text] = features
+    if features is not None:
+        mover = _SpanMover(origin)
+        return tuple(mover.node(f) for f in features), []
+    from appkit.diagnostics import AppkitError
+    from appkit.expr.parse import parse_feature_list
+
+    try:
+        return parse_feature_list(text, origin=origin, path=origin.path), []
+    except AppkitError as e:
+        return None, list(e.diagnostics)
+
+
+def _feature_list_at_start(text: str) -> Any:
+    from appkit.diagnostics import AppkitError
+    from appkit.expr.parse import parse_feature_list
+
+    try:
+        return parse_feature_list(text, origin=Span("", 1, 1), path="")
+    except AppkitError:
+        return None
+
+
+def _parse_at_start(text: str) -> Any:
+    from appkit.diagnostics import AppkitError
+    from appkit.expr.parse import parse_expression
+
+    try:
+        return parse_expression(text, origin=Span("", 1, 1), path="")
+    except AppkitError:
+        return None
+
+
+def _remember(texts: list[str]) -> None:
+    """Parse the texts not seen yet in one go, through the user's parse cache (a warm run of an
+    unchanged package loads no parser at all)."""
+    from appkit.package.user_cache import cached
+
+    missing = sorted({t for t in texts if t not in _PARSED})
+    if not missing:
+        return
+    parsed = cached("expressions", "\0".join(missing), lambda: {t: _parse_at_start(t) for t in missing})
+    for text, expr in parsed.items():
+        if expr is not None and len(_PARSED) < _MAX_CACHED:
+            _PARSED[text] = expr
 
 
 class _SpanMover:
@@ -77,8 +133,9 @@ def parse_package_expressions(package: ApplicationPackage) -> tuple[dict[Any, An
     """Every ExpressionText in the package → its IR (keyed by the ExpressionText), plus syntax errors."""
     parsed: dict[Any, Any] = {}
     diagnostics: list[Diagnostic] = []
-    for expression_text in _expression_texts(package):
-        text, origin, problem = _resolve_file_reference(package, expression_text)
+    resolved = [(e, *_resolve_file_reference(package, e)) for e in _expression_texts(package)]
+    _remember([text for _, text, _, problem in resolved if problem is None])
+    for expression_text, text, origin, problem in resolved:
         if problem is not None:
             diagnostics.append(problem)
             continue

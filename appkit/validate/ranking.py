@@ -97,17 +97,15 @@ def _check_feature_lists(profile: ResolvedProfile, index: SchemaIndex, context: 
                          declared_queries: set[str]) -> list[Diagnostic]:
     """match-, summary- and rank-features: each feature parses, names what exists, and is well typed
     (tensors are fine here: these are returned, not ranked by)."""
-    from appkit.diagnostics import AppkitError
-    from appkit.expr.parse import parse_feature_list
     from appkit.expr.typecheck import check_types
+    from appkit.validate.expressions import parse_feature_list_source
 
     out: list[Diagnostic] = []
     p = profile.profile
     for feature_list in p.match_features + p.summary_features + p.rank_features:
-        try:
-            features = parse_feature_list(feature_list.text, origin=feature_list.span, path=feature_list.span.path)
-        except AppkitError as e:
-            out.extend(e.diagnostics)
+        features, problems = parse_feature_list_source(feature_list.text, feature_list.span)
+        out.extend(problems)
+        if features is None:
             continue
         for feature in features:
             out.extend(_reference_rules(feature, profile, index, declared_queries, feature_list.span))

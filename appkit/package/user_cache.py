@@ -1,0 +1,90 @@
+"""The user's private cache of parse results (`~/.cache/appkit`): parsed files and expressions keyed
+by their content, so an unchanged package re-validates without loading a parser.
+
+Pickles are only read from a directory this user owns and nobody else can write to; never from the
+package itself, which may come from anyone (a pickle there would let a repository run code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from appkit import __version__
+
+_CODE_DIRS = ("package", "expr", "tensor")  # whose modules shape a parse result
+
+
+def cache_paths(name: str) -> list[Path]:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return [Path(base) / "appkit" / name, Path(tempfile.gettempdir()) / f"appkit-{uid}" / name]
+
+
+def trusted(path: Path) -> bool:
+    """Only unpickle a cache file this user owns in a directory nobody else can write to."""
+    if not hasattr(os, "getuid"):
+        return True
+    try:
+        file_stat, dir_stat = path.stat(), path.parent.stat()
+    except OSError:
+        return False
+    uid = os.getuid()
+    return file_stat.st_uid == uid and dir_stat.st_uid == uid and not dir_stat.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Changes whenever appkit's parsing code or grammars change (stat only: cheap)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(__version__.encode())
+    for sub in _CODE_DIRS:
+        for p in sorted((root / sub).glob("*.py")):
+            st = p.stat()
+            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    from appkit.resources import grammar_path
+
+    for p in sorted(grammar_path("schema.lark").parent.glob("*.lark")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cached(kind: str, key_text: str, compute: Callable[[], Any]) -> Any:
+    """`compute()`, or its earlier result for the same kind, key text and appkit code."""
+    if os.environ.get("APPKIT_NO_PARSE_CACHE"):
+        return compute()
+    key = hashlib.sha256(f"{kind}\0{code_fingerprint()}\0".encode() + key_text.encode("utf-8", "surrogatepass"))
+    paths = cache_paths(f"{kind}-{key.hexdigest()[:32]}.pickle")
+    for path in paths:
+        if path.is_file() and trusted(path):
+            try:
+                with open(path, "rb") as f:
+                    return pickle.load(f)
+            except Exception:  # stale or corrupt: computed again below
+                pass
+    value = compute()
+    _save(paths, value)
+    return value
+
+
+def _save(paths: list[Path], value: Any) -> None:
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # e.g. a tree too deep to pickle: just not cached
+        return
+    for path in paths:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+            return
+        except OSError:
+            continue
