@@ -331,7 +331,7 @@ def reduce(x: Operand, axes: Sequence[int] | None, aggregator: str, keepdims: bo
     if x.is_constant:
         np_fn = {"sum": np.sum, "avg": np.mean, "max": np.max, "min": np.min, "prod": np.prod}[aggregator]
         arr = np.asarray(x.value)
-        result = np_fn(arr, axis=tuple(axes_n), keepdims=keepdims) if arr.size else np_fn(arr, axis=tuple(axes_n), keepdims=keepdims, initial=0) if aggregator in ("sum", "prod") else np_fn(arr, axis=tuple(axes_n), keepdims=keepdims)
+        result = np_fn(arr, axis=tuple(axes_n), keepdims=keepdims)  # max/min of nothing raise: reported
         return folded(np.asarray(result).astype(arr.dtype) if arr.dtype.kind == "f" else result, x.cell_type)
     names = [x.dims[a] for a in axes_n if x.dims[a] != UNIT]
     for a in axes_n:
