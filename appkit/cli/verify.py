@@ -217,6 +217,32 @@ def tensorflow_reference(model: ImportedModel) -> Callable[[str, dict[str, np.nd
     return run
 
 
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+              "tensor(int32)": np.int32, "tensor(int16)": np.int16, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
+              "tensor(bool)": np.bool_, "tensor(float16)": np.float16}
+
+
+def onnx_input_kinds(path: str) -> dict[str, str]:
+    """input function -> "int" / "bool" / "float", from the ONNX graph inputs' element types."""
+    from appkit.importers.naming import vespa_name
+    from appkit.importers.onnx.importer import onnx_model_info
+
+    kinds = {}
+    for graph_input in onnx_model_info(Path(path)).inputs:
+        kind = np.dtype(helper_dtype(graph_input.elem_type)).kind
+        kinds[vespa_name(graph_input.name)] = "bool" if kind == "b" else "int" if kind in "iu" else "float"
+    return kinds
+
+
+def helper_dtype(elem_type: int) -> Any:
+    from onnx import helper
+
+    try:
+        return helper.tensor_dtype_to_np_dtype(elem_type)
+    except (KeyError, ValueError):
+        return np.float32
+
+
 def onnx_reference(model: ImportedModel) -> Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime  # noqa: PLC0415
@@ -225,8 +251,9 @@ def onnx_reference(model: ImportedModel) -> Callable[[str, dict[str, np.ndarray]
     by_framework = {i.framework_name: i.name for i in model.inputs.values()}
 
     def run(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feed = {i.name: inputs[by_framework.get(i.name, i.name)] for i in session.get_inputs()
-                if by_framework.get(i.name, i.name) in inputs}
+        # each input in the element type the model declares (int32 token ids, bool masks...)
+        feed = {i.name: np.asarray(inputs[by_framework.get(i.name, i.name)]).astype(_ORT_TYPES.get(i.type, np.float32))
+                for i in session.get_inputs() if by_framework.get(i.name, i.name) in inputs}
         names = [o.name for o in session.get_outputs()]
         from appkit.importers.naming import vespa_name
 
@@ -291,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
                              f"installed\n  hint: pip install {package} (appkit itself imports models without it)\n")
             failed = True
             continue
-        kinds = tensorflow_input_kinds(model.path) if model.format == "tensorflow" else None
+        kinds = tensorflow_input_kinds(model.path) if model.format == "tensorflow" else onnx_input_kinds(model.path)
         cases = [harness_inputs(model, kinds), random_inputs(model, args.batch, args.seed, kinds)]
         cases += [extra] if extra else []
         rows.extend(verify_model(model, reference, cases))
