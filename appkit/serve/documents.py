@@ -39,27 +39,36 @@ def is_batchable(t: TensorType) -> bool:
     return not t.mapped_dimensions and all(d.size is not None for d in t.dimensions)
 
 
-def field_value(value: Any, type_: TensorType, name: str, label: str) -> Any:
-    """The value of field `name` as a numpy block (dense types) or a Tensor (mapped/mixed types)."""
-    try:
-        if type_.is_scalar:
-            return np.asarray(_scalar(value, name, label), dtype=type_.cell_type.numpy_dtype)
-        if is_batchable(type_):
-            fast = _fast_dense(value, type_)
-            if fast is not None:
-                return fast
-        from appkit.tensor.jsonformat import tensor_from_json
-
-        tensor = tensor_from_json(value, type_)
-    except TensorValueError as e:
-        raise RankingError(AK603, f"{label}: field '{name}' ({type_}): {e.message}",
-                           e.hint or f"write the value as a {type_}", field=name) from None
+def convert_value(value: Any, type_: TensorType) -> Any:
+    """A document-JSON value of `type_` as a numpy block (dense types) or a Tensor (mapped/mixed);
+    raises TensorValueError saying what does not fit."""
+    if type_.is_scalar:
+        return np.asarray(_scalar(value), dtype=type_.cell_type.numpy_dtype)
     if is_batchable(type_):
-        return tensor.cells_array[0]
-    return tensor
+        fast = _fast_dense(value, type_)
+        if fast is not None:
+            return fast
+    from appkit.tensor.jsonformat import tensor_from_json
+
+    tensor = tensor_from_json(value, type_)
+    return tensor.cells_array[0] if is_batchable(type_) else tensor
 
 
-def _scalar(value: Any, name: str, label: str) -> float:
+def field_value(value: Any, type_: TensorType, name: str, label: str) -> Any:
+    """The value of field `name` of the document `label`; RankingError (AK603) when it does not fit."""
+    try:
+        return convert_value(value, type_)
+    except TensorValueError as e:
+        message = e.message.removeprefix("the value: ")
+        raise RankingError(AK603, f"{label}: field '{name}' ({_kind(type_)}): {message}",
+                           e.hint or f"write the value as a {type_}", field=name) from None
+
+
+def _kind(t: TensorType) -> str:
+    return "a number" if t.is_scalar else f"a {t}"
+
+
+def _scalar(value: Any) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
@@ -69,8 +78,7 @@ def _scalar(value: Any, name: str, label: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise TensorValueError(AK603, f"{json.dumps(value)[:60]} is not a number",
-                           f'give a number: "{name}": 1.5')
+    raise TensorValueError(AK603, f"{json.dumps(value)[:60]} is not a number", "give a number, e.g. 1.5")
 
 
 def _fast_dense(value: Any, type_: TensorType) -> np.ndarray | None:
@@ -126,7 +134,7 @@ def read_document(data: Any, index: int, fields: Mapping[str, TensorType], line:
             hint = (f"the document has '{near[0]}': field names are case-sensitive" if near else
                     f'add "{name}": {_example(type_)} to the document\'s fields')
             raise RankingError(AK602, f"{label}: field '{name}' is missing (the rank profile reads "
-                               f"attribute({name}), a {type_})", hint, field=name, document_id=doc_id)
+                               f"attribute({name}), {_kind(type_)})", hint, field=name, document_id=doc_id)
         try:
             doc.values[name] = field_value(values[name], type_, name, label)
         except RankingError as e:

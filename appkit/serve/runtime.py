@@ -19,7 +19,7 @@ import numpy as np
 from appkit.diagnostics import AppkitError
 from appkit.expr import ir
 from appkit.expr.typecheck import feature_key
-from appkit.serve.documents import Document, as_tensor, field_value, is_batchable, stack_values
+from appkit.serve.documents import Document, as_tensor, convert_value, is_batchable, stack_values
 from appkit.serve.errors import AK604, AK605, AK606, AK607, AK608, RankingError
 from appkit.tensor.type import TensorType, TensorTypeError
 from appkit.tensor.value import Tensor, TensorValueError
@@ -114,12 +114,10 @@ def _query_value(text_or_json: Any, t: TensorType, key: str) -> Any:
             if not tensor.type.is_assignable_to(t, check_cell_type=False):
                 raise TensorValueError(AK604, f"the value has the type {tensor.type}")
             return tensor.cells_array[0] if is_batchable(t) else tensor
-        return field_value(text_or_json, t, key, "query")
+        return convert_value(text_or_json, t)
     except TensorValueError as e:
-        raise RankingError(AK604, f"{key} ({t}): {e.message}", e.hint or f"give a value of type {t}",
-                           field=key) from None
-    except RankingError as e:
-        raise RankingError(AK604, f"{key}: {e.message.split(': ', 2)[-1]}", e.hint, field=key) from None
+        raise RankingError(AK604, f"{key} ({t}): {e.message.removeprefix('the value: ')}",
+                           e.hint or f"give a value of type {t}", field=key) from None
 
 
 class CompiledFeature:
@@ -300,7 +298,6 @@ class ProfileRuntime:
         """Hits of each request, best first: one evaluation per phase over all requests' documents."""
         from appkit.serve.phases import rank_phases
 
-        requests = [r for r in requests]
         if not any(r.n for r in requests):
             return [[] for _ in requests]
         return rank_phases(self, requests)
