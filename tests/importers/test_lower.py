@@ -170,3 +170,31 @@ def test_discovery_finds_models_and_reports_collisions(tmp_path):
     assert messages == [
         "An imported model name can only contain [A-Za-z0-9_], but is 'bad-name'",
         "The models in models/a/b.onnx and models/a_b.onnx both resolve to the model name 'a_b'"]
+
+
+def _random_case(rng: np.random.Generator) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Shapes of a and b (numpy matmul-compatible, with broadcast batch axes) and the permutations
+    under which they are stored (so names arrive in every order)."""
+    batch = [int(s) for s in rng.integers(1, 4, size=rng.integers(0, 3))]
+    m, k, n = (int(s) for s in rng.integers(1, 5, size=3))
+    a_batch = [s if rng.random() < 0.7 else 1 for s in batch]
+    b_batch = [s if rng.random() < 0.7 else 1 for s in batch][int(rng.integers(0, len(batch) + 1)):] if batch else []
+    a_shape, b_shape = a_batch + [m, k], b_batch + [k, n]
+    return a_shape, b_shape, list(rng.permutation(len(a_shape))), list(rng.permutation(len(b_shape)))
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_matmul_and_broadcast_under_any_axis_order(seed):
+    """Operands whose framework axes are permutations of their stored dimensions (as after
+    Transpose) still multiply and add like numpy."""
+    rng = np.random.default_rng(seed)
+    a_shape, b_shape, pa, pb = _random_case(rng)
+    a_arr = rng.normal(size=[a_shape[i] for i in np.argsort(pa)]).astype(np.float32)  # stored layout
+    b_arr = rng.normal(size=[b_shape[i] for i in np.argsort(pb)]).astype(np.float32)
+    b = ImportBuilder("m", "m.onnx", "onnx")
+    a_in = b.add_input("a", list(a_arr.shape), CellType.FLOAT)
+    b_in = b.add_input("b", list(b_arr.shape), CellType.FLOAT)
+    inv_a, inv_b = list(np.argsort(np.argsort(pa))), list(np.argsort(np.argsort(pb)))
+    b.run("y", "MatMul", ["y"], lambda: lower.matmul(lower.transpose(a_in, inv_a), lower.transpose(b_in, inv_b)))
+    expected = np.matmul(np.transpose(a_arr, inv_a), np.transpose(b_arr, inv_b))
+    np.testing.assert_allclose(run(b, b.get("y"), a=a_arr, b=b_arr), expected, rtol=1e-5, atol=1e-5)
