@@ -1,7 +1,8 @@
 """Vespa's phase semantics over a batch of requests: first-phase on every document, second-phase on
 each request's best `rerank-count` (default 100), global-phase on the best `rerank-count` after that.
 
-Documents a phase does not re-rank keep their previous score, shifted (and scaled) below the lowest
+A phase's `rank-score-drop-limit` removes the hits it scores at or below the limit. Documents a
+phase does not re-rank keep their previous score, shifted (and scaled) below the lowest
 re-ranked score when needed, as Vespa's FirstPhaseRescorer (searchlib HitCollector) and the global
 phase's range adjustment do, so a re-ranked hit is never outranked by one that was not.
 """
@@ -49,32 +50,48 @@ def rank_phases(profile: "ProfileRuntime", requests: Sequence["RankRequest"]) ->
     columns = profile.merged_columns(requests)
     total = sum(r.n for r in requests)
     starts = np.cumsum([0] + [r.n for r in requests])
+    bounds = list(zip(starts[:-1], starts[1:]))
     first = profile.phases["first-phase"].scores(columns, total)
     columns[FIRST_PHASE_FEATURE] = first
+    kept = np.ones(total, dtype=bool)
+    _drop(kept, first, np.arange(total), profile.settings.get("first-phase", {}))
     relevance = first.copy()
     scores: dict[str, np.ndarray] = {"first-phase": first}
     for label in ("second-phase", "global-phase"):
         compiled = profile.phases.get(label)
         if compiled is None:
             continue
-        count = int(profile.settings.get(label, {}).get("rerank-count", DEFAULT_RERANK_COUNT))
-        picks = [np.argsort(-relevance[a:b], kind="stable")[:max(count, 0)] + a
-                 for a, b in zip(starts[:-1], starts[1:])]
+        settings = profile.settings.get(label, {})
+        count = max(int(settings.get("rerank-count", DEFAULT_RERANK_COUNT)), 0)
+        picks = []
+        for a, b in bounds:
+            order = np.argsort(-relevance[a:b], kind="stable") + a
+            picks.append(order[kept[order]][:count])  # the best hits still in the result
         index = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
         phase = np.full(total, np.nan)
         if index.size:
             phase[index] = compiled.scores(_gather(columns, index), index.size)
-        for (a, b), pick in zip(zip(starts[:-1], starts[1:]), picks):
-            rest = np.setdiff1d(np.arange(a, b), pick, assume_unique=True)
+        for (a, b), pick in zip(bounds, picks):
+            rest = np.setdiff1d(np.arange(a, b)[kept[a:b]], pick, assume_unique=True)
             relevance[rest] = rescore_rest(relevance[pick], phase[pick], relevance[rest])
             relevance[pick] = phase[pick]
+        _drop(kept, phase, index, settings)
         scores[label] = phase
-    summary = {name: (f, f.evaluate(columns, total)) for name, f in profile.summary.items()}
-    return [_hits(r, a, relevance, scores, summary) for r, a in zip(requests, starts[:-1])]
+    features = {key: {name: (f, f.evaluate(columns, total)) for name, f in compiled_features.items()}
+                for key, compiled_features in (("summaryfeatures", profile.summary), ("matchfeatures", profile.match))
+                if compiled_features}
+    return [_hits(r, a, relevance, kept, scores, features) for r, a in zip(requests, starts[:-1])]
 
 
-def _hits(request: "RankRequest", start: int, relevance: np.ndarray, scores: Mapping[str, np.ndarray],
-          summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _drop(kept: np.ndarray, scores: np.ndarray, index: np.ndarray, settings: Mapping[str, Any]) -> None:
+    """rank-score-drop-limit: hits this phase scored at or below the limit leave the result."""
+    limit = settings.get("rank-score-drop-limit")
+    if limit is not None and index.size:
+        kept[index[~(scores[index] > float(limit))]] = False  # NaN scores are dropped too
+
+
+def _hits(request: "RankRequest", start: int, relevance: np.ndarray, kept: np.ndarray,
+          scores: Mapping[str, np.ndarray], features: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     n = request.n
     own = relevance[start:start + n]
     if len(scores) == 1:
@@ -88,14 +105,16 @@ def _hits(request: "RankRequest", start: int, relevance: np.ndarray, scores: Map
         order = np.lexsort((np.arange(n), -reranked, -own))
     hits = []
     for i in order:
+        if not kept[start + i]:
+            continue
         doc = request.documents[i]
         hit: dict[str, Any] = {"id": doc.id, "index": int(i), "relevance": _number(float(own[i]))}
         for label, s in scores.items():
             value = float(s[start + i])
             if not (label != "first-phase" and math.isnan(value)):
                 hit[label] = _number(value)
-        if summary:
-            hit["summaryfeatures"] = {name: _feature_json(f, values, start + i) for name, (f, values) in summary.items()}
+        for key, values in features.items():
+            hit[key] = {name: _feature_json(f, v, start + i) for name, (f, v) in values.items()}
         hits.append(hit)
     return hits
 

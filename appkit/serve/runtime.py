@@ -192,6 +192,7 @@ class ProfileRuntime:
                       for label, p in data.get("phases", {}).items() if p.get("expression")}
             summary = {f: parse_expression(f, path=f"{self.key}:summary-features")
                        for f in data.get("summary_features", [])}
+            match = {f: parse_expression(f, path=f"{self.key}:match-features") for f in data.get("match_features", [])}
         except AppkitError as e:
             raise RankingError(AK607, f"{self.key}: an expression cannot be parsed: {e.diagnostics[0].message}",
                                status=422) from None
@@ -218,6 +219,7 @@ class ProfileRuntime:
         self.queries: dict[str, TensorType] = {}
         self.phases = {label: CompiledFeature(label, phases[label], self) for label in PHASES if label in phases}
         self.summary = {f: CompiledFeature(f"summary-feature {f}", e, self) for f, e in summary.items()}
+        self.match = {f: CompiledFeature(f"match-feature {f}", e, self) for f, e in match.items()}
 
     def _query_inputs(self, inputs: Mapping[str, Any]) -> dict[str, QueryInput]:
         out = {}

@@ -103,3 +103,23 @@ def test_constants_from_literal_and_file_sources():
                               sources={"c": {"file": "vespa/constants/c.json"}, "k": {"value": "0.5"}},
                               extra=extra)
     assert _rank(entries, [{"v": [3, 4]}])[0]["relevance"] == pytest.approx(11.5)
+
+
+def test_rank_score_drop_limit_removes_hits_per_phase():
+    entries = profile_entries({"first-phase": {"expression": "attribute(a)", "settings": {"rank-score-drop-limit": 1.0}},
+                               "second-phase": {"expression": "attribute(b)",
+                                                "settings": {"rerank-count": 2, "rank-score-drop-limit": 0.0}}},
+                              ATTRS)
+    docs = [{"a": a, "b": b} for a, b in [(0.5, 5), (1.0, 5), (3, -1), (2, 7), (1.5, 9)]]
+    hits = _rank(entries, docs)
+    # first phase drops a <= 1 (docs 0, 1); second re-ranks the best two left (3 and 2: a = 3, 2), drops b <= 0
+    assert [h["index"] for h in hits] == [3, 4]
+    assert "second-phase" in hits[0] and "second-phase" not in hits[1]
+
+
+def test_match_features_are_returned_beside_summary_features():
+    entries = profile_entries({"first-phase": "attribute(a)"}, ATTRS, summary=["attribute(b)"])
+    profile_json = entries["profiles/s/p.json"].decode().replace('"match_features": []', '"match_features": ["attribute(a) * 2"]')
+    hits = _rank({"profiles/s/p.json": profile_json.encode()}, [{"a": 2, "b": 3}])
+    assert hits[0]["summaryfeatures"] == {"attribute(b)": 3.0}
+    assert hits[0]["matchfeatures"] == {"attribute(a) * 2": 4.0}
