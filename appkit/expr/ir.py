@@ -274,6 +274,21 @@ def children(node: Node) -> tuple[Node, ...]:
     return tuple(out)
 
 
+_FEATURES: dict[int, tuple[Node, tuple["Feature", ...]]] = {}
+
+
+def features_of(node: Node) -> tuple["Feature", ...]:
+    """Every Feature in a tree, memoised per tree (profiles share inherited expressions, and each
+    check that looks for features would otherwise walk them again)."""
+    hit = _FEATURES.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    found = tuple(n for n in walk(node) if isinstance(n, Feature))
+    if len(_FEATURES) < 200_000:
+        _FEATURES[id(node)] = (node, found)  # the node is kept, so its id stays its own
+    return found
+
+
 def walk(node: Node):
     """Every node of the tree, parents before children."""
     stack = [node]

@@ -96,9 +96,8 @@ def _check_onnx_models(package, profile, parsed, features, expressions) -> list[
     decls = OnnxDeclarations(package, declarations)
     out += decls.diagnostics
     # bindings are resolved where a model is used (or declared), as Vespa resolves them per profile
-    used = {n.args[0].name for _, e in expressions for n in ir.walk(e)
-            if isinstance(n, ir.Feature) and n.name in ("onnx", "onnxModel") and len(n.args) == 1
-            and isinstance(n.args[0], ir.Ref)}
+    used = {n.args[0].name for _, e in expressions for n in ir.features_of(e)
+            if n.name in ("onnx", "onnxModel") and len(n.args) == 1 and isinstance(n.args[0], ir.Ref)}
     own = {d.name for d in profile.profile.onnx_models}
     decls.infos = {name: info for name, info in decls.infos.items() if name in used | own}
     functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from appkit.diagnostics import Diagnostic, rule
+from appkit.expr.ir import Node
 from appkit.package.app import ApplicationPackage
 from appkit.source import Span
 
@@ -111,22 +112,39 @@ class _SpanMover:
         end_column = s.end_column
         if end_column is not None and s.end_line == 1:
             end_column += self.columns
-        return Span(self.path, s.line + self.lines, s.column + (self.columns if s.line == 1 else 0),
-                    None if s.end_line is None else s.end_line + self.lines, end_column)
+        # built through __dict__: a frozen dataclass's __init__ costs several times more, and a
+        # package re-places tens of thousands of spans
+        moved = object.__new__(Span)
+        moved.__dict__.update(path=self.path, line=s.line + self.lines,
+                              column=s.column + (self.columns if s.line == 1 else 0),
+                              end_line=None if s.end_line is None else s.end_line + self.lines,
+                              end_column=end_column)
+        return moved
 
     def node(self, node: Any) -> Any:
         moved = object.__new__(type(node))
         fields = moved.__dict__
         for key, value in node.__dict__.items():
-            fields[key] = self.value(value) if key != "span" else self.span(value)
+            if key == "span":
+                fields[key] = self.span(value)
+            elif isinstance(value, Node):
+                fields[key] = self.node(value)
+            elif type(value) is tuple and value and _holds_nodes(value):
+                fields[key] = self.items(value)
+            else:
+                fields[key] = value  # names, numbers, types, tuples of strings: shared as they are
         return moved
 
-    def value(self, value: Any) -> Any:
-        if hasattr(value, "__dataclass_fields__") and hasattr(value, "span"):
-            return self.node(value)
-        if type(value) is tuple:
-            return tuple(self.value(v) for v in value)
-        return value
+    def items(self, values: tuple) -> tuple:
+        return tuple(self.node(v) if isinstance(v, Node) else self.items(v) if type(v) is tuple else v
+                     for v in values)
+
+
+def _holds_nodes(values: tuple) -> bool:
+    for v in values:
+        if isinstance(v, Node) or (type(v) is tuple and _holds_nodes(v)):
+            return True
+    return False
 
 
 def parse_package_expressions(package: ApplicationPackage) -> tuple[dict[Any, Any], list[Diagnostic]]:
@@ -172,22 +190,14 @@ def _resolve_file_reference(package: ApplicationPackage, expression_text: Any):
 
 
 def _expression_texts(package: ApplicationPackage):
-    from appkit.package.schema import ExpressionText
-
-    def visit(obj: Any, depth: int = 0):
-        if depth > 50:
-            return
-        if isinstance(obj, ExpressionText):
-            yield obj
-        elif isinstance(obj, tuple):
-            for item in obj:
-                yield from visit(item, depth + 1)
-        elif hasattr(obj, "__dataclass_fields__"):
-            for name in obj.__dataclass_fields__:
-                if name != "span":
-                    yield from visit(getattr(obj, name), depth + 1)
-
-    for schema in package.schemas:
-        yield from visit(schema)
-    for profile_file in package.profile_files:
-        yield from visit(profile_file.profile)
+    """Every expression body: functions and phases of every profile (nested ones too)."""
+    stack = [p for schema in package.schemas for p in schema.rank_profiles]
+    stack += [pf.profile for pf in package.profile_files]
+    while stack:
+        profile = stack.pop()
+        for f in profile.functions:
+            yield f.expression
+        for phase in (profile.first_phase, profile.second_phase, profile.global_phase):
+            if phase is not None and phase.expression is not None:
+                yield phase.expression
+        stack.extend(profile.profiles)

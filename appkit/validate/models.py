@@ -117,8 +117,8 @@ class ModelResolver:
 
 def model_feature_nodes(exprs: Iterable[ir.Expr]):
     for expr in exprs:
-        for node in ir.walk(expr):
-            if isinstance(node, ir.Feature) and node.name in MODEL_FEATURES and model_feature_args(node) is not None:
+        for node in ir.features_of(expr):
+            if node.name in MODEL_FEATURES and model_feature_args(node) is not None:
                 yield node
 
 

@@ -148,8 +148,8 @@ def _fits(port: Any, actual: TensorType, symbols: dict[str, int]) -> str | None:
 def unknown_model_features(exprs: list[tuple[Any, ir.Expr]], declared: set[str], profile_name: str) -> list[Diagnostic]:
     out = []
     for text, expr in exprs:
-        for node in ir.walk(expr):
-            if isinstance(node, ir.Feature) and node.name in ("onnx", "onnxModel") and len(node.args) == 1 \
+        for node in ir.features_of(expr):
+            if node.name in ("onnx", "onnxModel") and len(node.args) == 1 \
                     and isinstance(node.args[0], ir.Ref) and node.args[0].name not in declared:
                 known = ", ".join(sorted(declared)) or "none"
                 out.append(Diagnostic(AK494, f"{node.name}({node.args[0].name}): no onnx-model named "

@@ -120,8 +120,8 @@ def _span(expr: ir.Node, fallback: Span) -> Span:
 def _reference_rules(expr: ir.Expr, profile: ResolvedProfile, index: SchemaIndex, declared_queries: set[str],
                      where: Span) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for node in ir.walk(expr):
-        if not isinstance(node, ir.Feature) or len(node.args) != 1 or node.output is not None and node.name != "attribute":
+    for node in ir.features_of(expr):
+        if len(node.args) != 1 or node.output is not None and node.name != "attribute":
             continue
         arg = node.args[0]
         name = arg.name if isinstance(arg, ir.Ref) else arg.value if isinstance(arg, ir.String) else None
