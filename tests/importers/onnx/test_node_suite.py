@@ -4,8 +4,9 @@ every case whose ops are all in appkit's registry is imported, evaluated and com
 ONNX feeds shape-like arguments (axes, shapes, pads, k...) as graph inputs; converted Vespa expressions
 need them at import time. When the importer says an input must be a constant, the case is run again
 with its integer, boolean and scalar inputs given as initializers (then every input but the first).
-A case is left out only for a reason written below; the ops the suite uses that appkit lacks are
-derived from the registry and printed.
+Every converted expression must also print and re-parse to the same tree. A case is left out only
+for a reason written below; the ops the suite uses that appkit lacks are derived from the registry
+and printed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from appkit.importers.onnx.context import ONNX
+from appkit.expr.parse import parse_expression
+from appkit.expr.printer import print_expression
 from appkit.importers.onnx.importer import import_onnx_model
 
 from .harness import evaluate_model
@@ -122,6 +124,9 @@ def _run_case(case, tmp: Path) -> tuple[str, str]:
             if text in errors[0]:
                 return "skip", reason
         return "fail", f"import: {errors[0]}"
+    for name, expr in list(imported.expressions.items()) + list(imported.functions.items()):
+        if parse_expression(print_expression(expr)) != expr:  # what a bundle writes must read back the same
+            return "fail", f"{name} does not print and re-parse to the same expression"
     for inputs, outputs in case.data_sets:
         feed = {n: _array(a) for n, a in zip(graph_inputs, inputs) if n not in frozen}
         if any(v.size == 0 for v in feed.values()):
