@@ -48,13 +48,15 @@ def rank_phases(profile: "ProfileRuntime", requests: Sequence["RankRequest"]) ->
     from appkit.serve.runtime import DEFAULT_RERANK_COUNT, FIRST_PHASE_FEATURE
 
     columns = profile.merged_columns(requests)
-    total = sum(r.n for r in requests)
-    starts = np.cumsum([0] + [r.n for r in requests])
+    starts = [0]
+    for r in requests:
+        starts.append(starts[-1] + r.n)
+    total = starts[-1]
     bounds = list(zip(starts[:-1], starts[1:]))
     first = profile.phases["first-phase"].scores(columns, total)
     columns[FIRST_PHASE_FEATURE] = first
     kept = np.ones(total, dtype=bool)
-    _drop(kept, first, np.arange(total), profile.settings.get("first-phase", {}))
+    _drop(kept, first, None, profile.settings.get("first-phase", {}))
     relevance = first.copy()
     scores: dict[str, np.ndarray] = {"first-phase": first}
     for label in ("second-phase", "global-phase"):
@@ -83,38 +85,46 @@ def rank_phases(profile: "ProfileRuntime", requests: Sequence["RankRequest"]) ->
     return [_hits(r, a, relevance, kept, scores, features) for r, a in zip(requests, starts[:-1])]
 
 
-def _drop(kept: np.ndarray, scores: np.ndarray, index: np.ndarray, settings: Mapping[str, Any]) -> None:
-    """rank-score-drop-limit: hits this phase scored at or below the limit leave the result."""
+def _drop(kept: np.ndarray, scores: np.ndarray, index: np.ndarray | None, settings: Mapping[str, Any]) -> None:
+    """rank-score-drop-limit: hits this phase scored (all of them: index None) at or below the limit
+    leave the result."""
     limit = settings.get("rank-score-drop-limit")
-    if limit is not None and index.size:
-        kept[index[~(scores[index] > float(limit))]] = False  # NaN scores are dropped too
+    if limit is None:
+        return
+    if index is None:
+        index = np.arange(len(scores))
+    kept[index[~(scores[index] > float(limit))]] = False  # NaN scores are dropped too
 
 
 def _hits(request: "RankRequest", start: int, relevance: np.ndarray, kept: np.ndarray,
           scores: Mapping[str, np.ndarray], features: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     n = request.n
     own = relevance[start:start + n]
-    if len(scores) == 1:
-        order = np.argsort(-own, kind="stable")  # best first, equal scores in input order
+    if n == 1:
+        order: Any = [0]
+    elif len(scores) == 1:
+        order = np.argsort(-own, kind="stable").tolist()  # best first, equal scores in input order
     else:
         reranked = np.zeros(n, dtype=np.int64)
         for label, s in scores.items():
             if label != "first-phase":
                 reranked += ~np.isnan(s[start:start + n])
         # best first; among equal scores a re-ranked hit first, then the input order
-        order = np.lexsort((np.arange(n), -reranked, -own))
+        order = np.lexsort((np.arange(n), -reranked, -own)).tolist()
+    if not kept[start:start + n].all():
+        order = [i for i in order if kept[start + i]]
+    # Python floats once per column (cheaper than a numpy scalar per cell)
+    values = {label: s[start:start + n].tolist() for label, s in scores.items()}
+    own_values = own.tolist()
     hits = []
     for i in order:
-        if not kept[start + i]:
-            continue
-        doc = request.documents[i]
-        hit: dict[str, Any] = {"id": doc.id, "index": int(i), "relevance": _number(float(own[i]))}
-        for label, s in scores.items():
-            value = float(s[start + i])
-            if not (label != "first-phase" and math.isnan(value)):
+        hit: dict[str, Any] = {"id": request.documents[i].id, "index": i, "relevance": _number(own_values[i])}
+        for label, column in values.items():
+            value = column[i]
+            if label == "first-phase" or value == value:  # a phase that did not re-rank this hit: NaN
                 hit[label] = _number(value)
-        for key, values in features.items():
-            hit[key] = {name: _feature_json(f, v, start + i) for name, (f, v) in values.items()}
+        for key, computed in features.items():
+            hit[key] = {name: _feature_json(f, v, start + i) for name, (f, v) in computed.items()}
         hits.append(hit)
     return hits
 
