@@ -98,30 +98,13 @@ def feature_text(name: str, args: tuple[str, ...]) -> str:
 
 
 def select_expression(model: ModelInterface, args: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """Vespa's ConvertedModel.selectExpression: (expression name, None) or (None, error text).
+    """(expression name, None) or (None, Vespa's error text) for a model feature's arguments.
 
     args[0] is the model path; args[1] is taken as the signature and args[2] as the output, so
     `onnx("m.onnx", "add")` works through the `default.` fallback, as in Vespa.
     """
-    names = sorted(model.outputs)
-    available = ", ".join(names)
-    signature = args[1] if len(args) > 1 else None
-    output = args[2] if len(args) > 2 else None
-    wanted = None if signature is None else signature + (f".{output}" if output else "")
-    if wanted is not None and wanted in model.outputs:
-        return wanted, None
-    if wanted is not None and f"default.{wanted}" in model.outputs:
-        return f"default.{wanted}", None
-    if signature is None:
-        if len(names) == 1:
-            return names[0], None
-        return None, f"Multiple candidate expressions in model '{model.path}'. Available expressions: {available}"
-    if output is None:
-        candidates = [n for n in names if n.startswith(signature + ".")]
-        if len(candidates) == 1:
-            return candidates[0], None
-        if not candidates:
-            return None, f"No expressions named '{signature}' in model '{model.path}'. Available expressions: {available}"
-        return None, (f"Multiple candidate expression named '{signature}' in model '{model.path}'. "
-                      f"Available expressions: {available}")
-    return None, f"No expression '{signature}.{output}' in model '{model.path}'. Available expressions: {available}"
+    from appkit.importers.tensorflow.resolve import resolve_output
+
+    name, problem = resolve_output(model, args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else None,
+                                   label=model.path)
+    return name, None if problem is None else problem.message

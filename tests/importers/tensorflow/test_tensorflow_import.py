@@ -151,10 +151,12 @@ def test_variable_log_line_names_the_overridable_constant(models, caplog):
 
 
 def test_resolve_output_texts():
-    from appkit.importers.model import ImportedModel
+    from appkit.importers.model import ImportedModel, ModelOutput
+    from appkit.tensor.type import TensorType
 
     model = ImportedModel("mnist", "mnist/saved", "tensorflow")
     model.expressions = {"serving_default.y": ir.Number(1.0)}
+    model.outputs = {"serving_default.y": ModelOutput("serving_default", "y", TensorType.scalar())}
     assert resolve_output(model) == ("serving_default.y", None)
     assert resolve_output(model, "serving_default") == ("serving_default.y", None)
     assert resolve_output(model, "serving_default", "y")[0] == "serving_default.y"
@@ -165,6 +167,7 @@ def test_resolve_output_texts():
     assert d.message == ("No expression 'serving_default.x' in model 'mnist_softmax/saved'. "
                          "Available expressions: serving_default.y")
     model.expressions["serving_default.z"] = ir.Number(2.0)
+    model.outputs["serving_default.z"] = ModelOutput("serving_default", "z", TensorType.scalar())
     _, d = resolve_output(model)
     assert "Multiple candidate expressions" in d.message and "serving_default.z" in d.message
 
