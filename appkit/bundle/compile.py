@@ -107,12 +107,14 @@ def _compile_profile(profile, index, parsed, models, replacements) -> CompiledPr
 
     out = CompiledProfile(profile.schema.name, profile.name)
     user_functions = set(profile.functions)
+    declared = {d.name: d for d in profile.schema.onnx_models}
+    declared.update(profile.onnx_models)
     for fname, f in sorted(profile.functions.items()):
         if f.expression in parsed:
-            lowered, generated = lower_model_features(parsed[f.expression], models, user_functions)
+            lowered, generated = lower_model_features(parsed[f.expression], models, user_functions, declared)
             out.functions[fname] = (tuple(f.params), lowered)
             out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
-            if lowered is not parsed[f.expression]:
+            if lowered is not parsed[f.expression] and _uses_imported_features(parsed[f.expression]):
                 replacements[f.expression] = lowered
     for label, phase in (("first-phase", profile.first_phase), ("second-phase", profile.second_phase),
                          ("global-phase", profile.global_phase)):
@@ -120,9 +122,9 @@ def _compile_profile(profile, index, parsed, models, replacements) -> CompiledPr
             continue
         expr = parsed.get(phase.expression) if phase.expression is not None else None
         if expr is not None:
-            lowered, generated = lower_model_features(expr, models, user_functions)
+            lowered, generated = lower_model_features(expr, models, user_functions, declared)
             out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
-            if lowered is not expr:
+            if lowered is not expr and _uses_imported_features(expr):
                 replacements[phase.expression] = lowered
             expr = lowered
         out.phases[label] = (expr, {s.name: s.value for s in phase.settings})
@@ -143,6 +145,14 @@ def _compile_profile(profile, index, parsed, models, replacements) -> CompiledPr
         for fl in lists:
             target.extend(fl.features)
     return out
+
+
+def _uses_imported_features(expr: ir.Expr) -> bool:
+    """True when the Vespa package itself needs the lowering (tensorflow / onnx_vespa / file-path
+    onnx); onnx(NAME) of an onnx-model stays as written, for Vespa's ONNX Runtime."""
+    from appkit.validate.models import model_feature_args
+
+    return any(model_feature_args(n) for n in ir.features_of(expr))
 
 
 def _json(value: Any) -> bytes:

@@ -46,14 +46,22 @@ class ModelSet:
         return self.imported[source.name]
 
 
-def lower_model_features(expr: ir.Expr, models: ModelSet, user_functions: set[str]) -> tuple[ir.Expr, dict[str, ir.Expr]]:
-    """(expression with model features replaced, generated functions it now needs)."""
+def lower_model_features(expr: ir.Expr, models: ModelSet, user_functions: set[str],
+                         onnx_models: dict[str, Any] | None = None) -> tuple[ir.Expr, dict[str, ir.Expr]]:
+    """(expression with model features replaced, generated functions it now needs).
+
+    `onnx_models` are the onnx-model declarations in scope: `onnx(NAME).out` of one of them is
+    lowered to the converted expressions too (for appkit's own evaluation; Vespa runs it in ONNX
+    Runtime), with the declaration's input bindings in place of the model's input functions.
+    """
     generated: dict[str, ir.Expr] = {}
 
     def replace(node: ir.Node) -> ir.Node | None:
         if not isinstance(node, ir.Feature) or node.name not in MODEL_FEATURES:
             return None
         args = model_feature_args(node)
+        if args is None and onnx_models and len(node.args) == 1 and isinstance(node.args[0], ir.Ref):
+            return _lower_declared(node, onnx_models.get(node.args[0].name), models, user_functions, generated)
         if not args:
             return None
         model = models.model_for(args[0])
@@ -69,6 +77,50 @@ def lower_model_features(expr: ir.Expr, models: ModelSet, user_functions: set[st
 
     lowered = transform(expr, replace)
     return lowered, generated
+
+
+def _lower_declared(node: ir.Feature, decl: Any, models: ModelSet, user_functions: set[str],
+                    generated: dict[str, ir.Expr]) -> ir.Expr | None:
+    """onnx(NAME).out of an onnx-model declaration, as converted expressions with its bindings."""
+    from appkit.validate.expressions import parse_expression_source
+    from appkit.validate.onnx_models import normalized
+
+    if decl is None or not decl.file:
+        return None
+    model = models.model_for(decl.file)
+    if model is None or not model.expressions:
+        return None
+    aliases = {b.source_text.strip(): b.name for b in decl.outputs}  # vespa name -> ONNX output
+    wanted = node.output
+    by_key = {normalized(o.key): n for n, o in model.outputs.items()}
+    if wanted is None:
+        name = sorted(model.outputs, key=lambda n: list(model.signatures.get("default", ())).index(
+            model.outputs[n].key) if model.outputs[n].key in model.signatures.get("default", ()) else 0)[0]
+    else:
+        name = by_key.get(normalized(aliases.get(wanted, wanted)))
+    if name is None or name not in model.expressions:
+        return None
+    bound: dict[str, ir.Expr] = {}
+    for b in decl.inputs:
+        source, _ = parse_expression_source(b.source_text, b.source_span or b.span)
+        if source is not None:
+            bound[normalized(b.name)] = source
+    suffix = f"_{decl.name}" if bound else ""
+    needed = _functions_used(model.expressions[name], model.functions)
+    renamed = {f: f + suffix for f in needed}
+
+    def bind(e: ir.Expr) -> ir.Expr:
+        def swap(n: ir.Node) -> ir.Node | None:
+            if isinstance(n, ir.Ref) and n.name in bound:
+                return bound[n.name]
+            if isinstance(n, ir.Ref) and n.name in renamed:
+                return ir.Ref(renamed[n.name], span=n.span)
+            return None
+        return _override_constants(transform(e, swap), user_functions)
+
+    for fname in needed:
+        generated[renamed[fname]] = bind(model.functions[fname])
+    return bind(model.expressions[name])
 
 
 def _functions_used(expr: ir.Expr, functions: dict[str, ir.Expr]) -> list[str]:

@@ -24,12 +24,13 @@ class ProfileContext:
     types: dict[str, Any] = field(default_factory=dict)  # feature key -> TensorType
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: Any = None  # appkit.bundle.models.ModelSet
+    onnx_models: dict[str, Any] = field(default_factory=dict)  # onnx-model declarations in scope
 
     def lower(self, expr: ir.Expr) -> ir.Expr:
         """Model features of an expression typed by the user, lowered like the profile's own."""
         from appkit.bundle.models import lower_model_features
 
-        lowered, generated = lower_model_features(expr, self.models, set(self.functions))
+        lowered, generated = lower_model_features(expr, self.models, set(self.functions), self.onnx_models)
         for name, body in generated.items():
             self.functions.setdefault(name, ((), body))
         self.add_model_constants()
@@ -61,9 +62,11 @@ def profile_context(root: Path, profile: str | None) -> ProfileContext:
     ctx.diagnostics += problems
     index = index_schemas(package)[schema.name]
     user = set(resolved.functions)
+    ctx.onnx_models = {d.name: d for d in schema.onnx_models}
+    ctx.onnx_models.update(resolved.onnx_models)
     for name, f in resolved.functions.items():
         if f.expression in parsed:
-            body, generated = lower_model_features(parsed[f.expression], ctx.models, user)
+            body, generated = lower_model_features(parsed[f.expression], ctx.models, user, ctx.onnx_models)
             ctx.functions[name] = (tuple(f.params), body)
             for g, e in generated.items():
                 ctx.functions.setdefault(g, ((), e))

@@ -145,3 +145,23 @@ def test_eval_app_uses_profile_functions_and_reports_unknown_profiles(sample: Pa
     assert r.returncode == 0 and r.stdout.strip() == "tensor():{5.0}"
     r = _eval("--app", str(sample), "--profile", "nosuch", "1")
     assert r.returncode == 1 and "AK560" in r.stderr and "product/learned" in r.stderr
+
+
+def test_onnx_model_declarations_evaluate_like_onnxruntime(tmp_path: Path):
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    app = CASES / "valid" / "with_onnx_model_declaration"
+    r = _eval("--app", str(app), "--profile", "item/ort", "onnx(scorer).relevance",
+              "attribute(embedding)=tensor<float>(x[4]):[1,2,3,4]")
+    assert r.returncode == 0, r.stderr
+    ours = [float(v) for v in r.stdout.split(":", 1)[1].strip(" []\n").split(",")]
+    session = ort.InferenceSession(str(app / "models" / "scorer.onnx"))
+    expected = session.run(None, {"input": np.array([1, 2, 3, 4], dtype=np.float32)})[0]
+    assert ours == pytest.approx(expected.tolist(), rel=1e-6)
+    out = tmp_path / "bundle"
+    assert main(["deploy", str(app), "--bundle-only", "-o", str(out)]) == 0
+    compiled = json.loads((out / "profiles" / "item" / "ort.json").read_text())
+    assert "onnx(scorer)" not in compiled["phases"]["first-phase"]["expression"]  # appkit evaluates it
+    lowered_sd = (out / "vespa" / "schemas" / "item.sd").read_text()
+    assert "sum(onnx(scorer).relevance)" in lowered_sd  # Vespa runs the declared model in ONNX Runtime
