@@ -91,6 +91,14 @@ for op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"):
 for op in ("And", "Or", "Xor"):
     case(op, rnd(3, 4) > 0, rnd(3, 4, seed=5) > 0)
 case("Not", rnd(3, 4) > 0)
+_ints = np.random.default_rng(9).integers(-100, 100, (3, 4)).astype(np.int32)
+for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+    case(op, _ints, _ints[::-1].copy(), opset=18)
+case("BitwiseNot", _ints, opset=18)
+case("BitShift", np.array([16, 4, 255], dtype=np.uint8), np.array([1, 2, 3], dtype=np.uint8), direction="LEFT",
+     opset=11)
+case("BitShift", np.array([16, 4, 255], dtype=np.uint32), np.array([1, 2, 3], dtype=np.uint32), direction="RIGHT",
+     opset=11, id="BitShift-right")
 for op in ("Sum", "Mean", "Max", "Min"):
     case(op, rnd(2, 3), rnd(3, seed=1), rnd(2, 1, seed=2), id=f"{op}-variadic")
 case("Where", rnd(3, 4) > 0, rnd(3, 4, seed=1), rnd(4, seed=2))
