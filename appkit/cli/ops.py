@@ -64,7 +64,9 @@ def render_markdown(table: dict[str, Any]) -> str:
     lines += ["", f"### Converted through their ONNX function body ({len(body)} ops)", "",
               "These ops have no converter of their own; appkit expands each into the function body ONNX "
               "defines for it (for the model's opset and input types) and converts the nodes of the body.", "",
-              ", ".join(body), ""]
+              ", ".join(body), "",
+              "Any other ONNX op whose inputs are all constant (random ops aside) is computed when the model "
+              "is imported, by ONNX's reference implementation, and becomes a constant.", ""]
     tf = table["tensorflow"]
     if tf is None:
         lines += ["## TensorFlow", "", "The TensorFlow importer is not part of this build.", ""]
@@ -82,6 +84,7 @@ def render_text(table: dict[str, Any]) -> str:
         note = f"  {row['notes']}" if row["notes"] else ""
         lines.append(f"  {row['op']:<{width}}  {', '.join(map(str, row['since_versions']))}{note}")
     lines.append(f"ONNX, through the op's function body: {', '.join(table['onnx_function_body'])}")
+    lines.append("ONNX, any other op whose inputs are all constant: computed at import time (onnx.reference)")
     tf = table["tensorflow"]
     if tf is None:
         lines.append("TensorFlow: the importer is not part of this build")

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from onnx import defs, numpy_helper
 
 from appkit.diagnostics import Diagnostic, rule
+from appkit.importers import lower
 from appkit.importers.lower import ConversionError
 from appkit.importers.lower_builder import ImportBuilder
 from appkit.importers.model import ImportedModel
@@ -113,6 +115,8 @@ def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node, opset: int,
     if registration is None:
         if not domain and depth < 4 and _expand(builder, loaded, node, opset, depth):
             return
+        if not domain and _fold_with_reference(builder, node, opset, node_name):
+            return
         builder.unsupported(op_label, node_name, list(node.output))
         return
     if builder.missing_inputs(node_name, node.op_type, list(node.input), list(node.output)):
@@ -133,6 +137,41 @@ def _convert_node(builder: ImportBuilder, loaded: LoadedModel, node, opset: int,
         builder.count_uses(n for inner in expansion.nodes for n in inner.input)
         for inner in expansion.nodes:
             _convert_node(builder, loaded, inner, opset, depth + 1)
+
+
+_RANDOM_OPS = ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial")
+
+
+def _fold_with_reference(builder: ImportBuilder, node, opset: int, node_name: str) -> bool:
+    """An op without a converter whose inputs are all constants is computed at import time by ONNX's
+    reference implementation (shape arithmetic with NonZero, Unique, ... in exported graphs)."""
+    if node.op_type in _RANDOM_OPS or any(n and not builder.has(n) for n in node.input):
+        return False
+    inputs = [builder.get(n) if n else None for n in node.input]
+    if any(op is not None and not op.is_constant for op in inputs):
+        return False
+    try:
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        names = [f"in{i}" if n else "" for i, n in enumerate(node.input)]
+        values = {name: np.asarray(op.value) for name, op in zip(names, inputs) if name and op is not None}
+        single = helper.make_node(node.op_type, names, [f"out{i}" for i in range(len(node.output))],
+                                  domain=node.domain)
+        single.attribute.extend(node.attribute)
+        graph = helper.make_graph([single], "fold", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(
+            v.dtype), list(v.shape)) for n, v in values.items()], [helper.make_empty_tensor_value_info(
+                f"out{i}") for i in range(len(node.output))])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=9)
+        results = ReferenceEvaluator(model).run(None, values)
+    except Exception:  # the reference cannot run it either: the op stays unsupported
+        return False
+    constants = [lower.constant(np.asarray(r)) if isinstance(r, np.ndarray) or np.isscalar(r) else None
+                 for r in results]
+    if any(c is None for c in constants):
+        return False
+    builder.run(node_name, node.op_type, list(node.output), lambda: constants)
+    return True
 
 
 def _expand(builder: ImportBuilder, loaded: LoadedModel, node, opset: int, depth: int) -> bool:

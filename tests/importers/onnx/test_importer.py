@@ -140,3 +140,19 @@ def test_if_with_a_constant_condition_inlines_the_branch_taken(tmp_path):
         from .harness import run_onnxruntime
 
         np.testing.assert_allclose(ours, run_onnxruntime(path, {"x": np.ones(3, np.float32)})["y"])
+
+
+def test_ops_without_converter_fold_when_their_inputs_are_constant(tmp_path):
+    """NonZero has no converter (its size depends on the values), but of a constant it is computed at
+    import time by ONNX's reference implementation."""
+    mask = numpy_helper.from_array(np.array([0, 3, 0, 5], np.float32), "mask")
+    nodes = [helper.make_node("NonZero", ["mask"], ["where"]),
+             helper.make_node("Squeeze", ["where", "zero"], ["positions"]),
+             helper.make_node("Gather", ["x", "positions"], ["y"])]
+    zero = numpy_helper.from_array(np.array([0], np.int64), "zero")
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], [mask, zero])
+    model, _ = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), tmp_path)
+    assert model.ok, model.diagnostics
+    out = evaluate_model(model, {"x": np.array([10, 20, 30, 40], np.float32)})["y"]
+    np.testing.assert_allclose(out, [20, 40])
