@@ -156,3 +156,33 @@ def test_ops_without_converter_fold_when_their_inputs_are_constant(tmp_path):
     assert model.ok, model.diagnostics
     out = evaluate_model(model, {"x": np.array([10, 20, 30, 40], np.float32)})["y"]
     np.testing.assert_allclose(out, [20, 40])
+
+
+def test_loop_with_a_constant_trip_count_is_unrolled(tmp_path):
+    from .harness import run_onnxruntime
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Cast", ["i"], ["i_float"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["x", "i_float"], ["scaled"]),
+         helper.make_node("Add", ["total_in", "scaled"], ["total_out"]),
+         helper.make_node("Identity", ["total_out"], ["seen"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("total_in", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("total_out", TensorProto.FLOAT, [3]),
+         helper.make_tensor_value_info("seen", TensorProto.FLOAT, [3])])
+    inits = [numpy_helper.from_array(np.array(4, np.int64), "m"), numpy_helper.from_array(np.array(True), "go"),
+             numpy_helper.from_array(np.zeros(3, np.float32), "zero")]
+    graph = helper.make_graph([helper.make_node("Loop", ["m", "go", "zero"], ["total", "history"], body=body)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("total", TensorProto.FLOAT, [3]),
+                               helper.make_tensor_value_info("history", TensorProto.FLOAT, [4, 3])], inits)
+    model, path = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+                               tmp_path)
+    assert model.ok, model.diagnostics
+    x = np.array([1, 2, 3], np.float32)
+    ours, theirs = evaluate_model(model, {"x": x}), run_onnxruntime(path, {"x": x})
+    np.testing.assert_allclose(ours["total"], 6 * x)
+    np.testing.assert_allclose(ours["history"], theirs["history"])
