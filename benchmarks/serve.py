@@ -5,8 +5,9 @@ The MNIST softmax regression (784->10, built with onnx.helper, seeded) is deploy
 served by `appkit serve`; the peer is the same Starlette+uvicorn app shape with an onnxruntime session
 in place of appkit's evaluator (same request and response JSON). For 1-document and 100-document
 requests it prints requests/s, p50 and p99 latency of both, side by side with the ratios and their
-targets (throughput >= 1x, p99 <= 1.2x); then appkit's server RSS after the first 1,000 requests and
-after --memory-requests (target: within 10%). Exit status 1 if a target is missed.
+targets (throughput >= 1x, p99 <= 1.2x); the two servers take turns (A B B A A B B A) so that the
+noise of a shared machine falls on both. Then a fresh appkit server's RSS after its first 1,000
+1-document requests and after --memory-requests (target: within 10%). Exit status 1 if a target is missed.
 """
 
 from __future__ import annotations

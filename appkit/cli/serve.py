@@ -57,12 +57,22 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         sys.stderr.write(f"appkit serve: warning: {root} does not exist yet; serving nothing until a version "
                          "is deployed there\n")
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))  # beside uvicorn's lines
+    log = logging.getLogger("appkit.serve")
+    log.addHandler(handler)
+    log.setLevel(args.log_level.upper())
+    log.propagate = False
     app = create_app(root, args.max_batch, args.max_wait_ms, args.poll_interval)
     sys.stderr.write(f"appkit serve: {root} on http://{args.host}:{args.port}\n")
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     server = uvicorn.Server(config)
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down for: a normal stop
+        return 0
     except (OSError, SystemExit):  # uvicorn exits when it cannot listen (port taken, no such address)
         sys.stderr.write(f"appkit serve: error: cannot listen on {args.host}:{args.port}\n")
         return 2
