@@ -13,10 +13,11 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from appkit.serve.errors import AK600, AK601, AK602, AK603, RankingError, document_label
+from appkit.serve.errors import AK600, AK601, AK602, AK603, AK612, RankingError, document_label
 from appkit.tensor.type import TensorType
 from appkit.tensor.value import Tensor, TensorValueError, to_cell_dtype
 
+RANK_FEATURES = "rankfeatures"  # per-document values of features that need Vespa's index (bm25(title), ...)
 MAX_ERRORS = 20  # collect, then fail: but a file of a million bad lines should not print a million errors
 
 
@@ -32,6 +33,11 @@ class Document:
     @property
     def label(self) -> str:
         return document_label(self.index, self.id, self.line)
+
+
+def is_rank_feature(name: str) -> bool:
+    """Whether a document value name is a rank feature (`bm25(title)`) rather than a field name."""
+    return "(" in name
 
 
 def is_batchable(t: TensorType) -> bool:
@@ -113,14 +119,18 @@ def _document_parts(data: Any, index: int, line: int | None = None) -> tuple[str
             raise RankingError(AK601, f"{label}: this is a document {op} operation, not a document",
                                'rank documents given as puts: {"put": "id:ns:type::1", "fields": {...}}',
                                document_id=data[op])
-    if "fields" in data and isinstance(data.get("fields"), dict) and set(data) <= {"put", "id", "fields",
-                                                                                   "condition", "create"}:
+    features = data.get(RANK_FEATURES, {})
+    if not isinstance(features, dict):
+        raise RankingError(AK601, f'{label}: "{RANK_FEATURES}" must be an object of feature values',
+                           f'write "{RANK_FEATURES}": {{"bm25(title)": 1.5}}')
+    if "fields" in data and isinstance(data.get("fields"), dict) and set(data) <= {"put", "id", "fields", "condition",
+                                                                                   "create", RANK_FEATURES}:
         doc_id = data.get("put", data.get("id"))
-        return (str(doc_id) if doc_id is not None else None), data["fields"]
+        return (str(doc_id) if doc_id is not None else None), {**data["fields"], **features}
     if "put" in data:
         raise RankingError(AK601, f"{label}: a put operation needs \"fields\" holding an object",
                            f'write {{"put": "{data["put"]}", "fields": {{...}}}}', document_id=str(data["put"]))
-    return None, data
+    return None, ({**{k: v for k, v in data.items() if k != RANK_FEATURES}, **features} if features else data)
 
 
 def read_document(data: Any, index: int, fields: Mapping[str, TensorType], line: int | None = None) -> Document:
@@ -129,6 +139,10 @@ def read_document(data: Any, index: int, fields: Mapping[str, TensorType], line:
     doc = Document(index, doc_id, line)
     label = doc.label
     for name, type_ in fields.items():
+        if name not in values and is_rank_feature(name):
+            raise RankingError(AK612, f"{label}: no value for {name}, which appkit cannot compute (it needs "
+                               "Vespa's index)", f'give it beside the fields: "{RANK_FEATURES}": {{"{name}": 1.0}}',
+                               field=name, document_id=doc_id)
         if name not in values:
             near = [k for k in values if k.lower() == name.lower()]
             hint = (f"the document has '{near[0]}': field names are case-sensitive" if near else

@@ -19,7 +19,8 @@ import numpy as np
 from appkit.diagnostics import AppkitError
 from appkit.expr import ir
 from appkit.expr.typecheck import feature_key
-from appkit.serve.documents import Document, as_tensor, convert_value, is_batchable, stack_values
+from appkit.serve.documents import (Document, as_tensor, convert_value, is_batchable, is_rank_feature,
+                                    stack_values)
 from appkit.serve.errors import AK604, AK605, AK606, AK607, AK608, RankingError
 from appkit.tensor.type import TensorType, TensorTypeError
 from appkit.tensor.value import Tensor, TensorValueError
@@ -79,6 +80,8 @@ def load_constant(files: BundleFiles, name: str, type_: TensorType, source: Mapp
         path = source.get("file") if source else None
         if path is None and files.exists(f"constants/{name}.npy"):
             array = np.load(io.BytesIO(files.read(f"constants/{name}.npy")), allow_pickle=False)
+            if type_.is_scalar:
+                return Tensor.scalar(float(np.asarray(array).reshape(-1)[0]))
             return Tensor.from_numpy(type_, array, copy=False)
         path = path or f"constants/{name}.json"
         if not path.endswith(".json"):
@@ -215,7 +218,7 @@ class ProfileRuntime:
             raise RankingError(AK607, f"{self.key} has no first-phase expression (Vespa's default, nativeRank, "
                                "needs Vespa's index)", "add first-phase { expression: ... } to the profile",
                                status=422)
-        self.fields: dict[str, TensorType] = {}
+        self.fields: dict[str, TensorType] = {}  # document values read: field names and index features
         self.queries: dict[str, TensorType] = {}
         self.phases = {label: CompiledFeature(label, phases[label], self) for label in PHASES if label in phases}
         self.summary = {f: CompiledFeature(f"summary-feature {f}", e, self) for f, e in summary.items()}
@@ -243,18 +246,21 @@ class ProfileRuntime:
                     stack.append(self.functions[name][1])
                 if isinstance(node, ir.Ref) and node.name == FIRST_PHASE_FEATURE:
                     found[FIRST_PHASE_FEATURE] = TensorType.scalar()
-                if not isinstance(node, ir.Feature) or node.output is not None or len(node.args) != 1:
+                if not isinstance(node, ir.Feature) or node.name in self.functions or node.name in ir.AGGREGATORS:
                     continue
                 key = feature_key(node)
+                simple = node.output is None and len(node.args) == 1
                 arg = key[len(node.name) + 1:-1]
-                if node.name == "attribute":
+                if simple and node.name == "attribute":
                     if arg not in self.attributes:
                         raise RankingError(AK607, f"{self.key} reads attribute({arg}), which is not an attribute "
                                            f"of schema '{self.schema}'", status=422)
                     found[key] = self.fields[arg] = self.attributes[arg]
-                elif node.name == "query":
+                elif simple and node.name == "query":
                     spec = self.query_inputs.get(key)
                     found[key] = self.queries[key] = spec.type if spec else TensorType.scalar()
+                elif node.name != "constant":  # bm25(title), fieldMatch(title).completeness: given per document
+                    found[key] = self.fields[key] = TensorType.scalar()
         return found
 
     def query_values(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,8 +292,8 @@ class ProfileRuntime:
         out: dict[str, Any] = {}
         for name in self.fields:
             parts = [r.columns[name] for r in requests]
-            out[f"attribute({name})"] = (np.concatenate(parts) if isinstance(parts[0], np.ndarray)
-                                         else [x for p in parts for x in p])
+            key = name if is_rank_feature(name) else f"attribute({name})"
+            out[key] = np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [x for p in parts for x in p]
         for key, t in self.queries.items():
             if is_batchable(t):
                 blocks = [np.broadcast_to(np.asarray(r.query[key]), (r.n, *np.shape(r.query[key]))) for r in requests]

@@ -88,12 +88,28 @@ def test_summary_features_functions_and_tensor_values():
     assert features["doubled"]["values"] == [2.0, 4.0, 6.0]
 
 
-def test_profile_using_an_index_feature_is_reported_not_evaluable():
-    entries = profile_entries({"first-phase": "bm25(title) + attribute(a)"}, ATTRS)
+def test_index_features_are_given_per_document_and_a_missing_one_is_named():
+    from appkit.serve.errors import RankingError
+
+    entries = profile_entries({"first-phase": "bm25(title) + 2 * fieldMatch(title).completeness + attribute(a)"},
+                              ATTRS, summary=["bm25(title)"])
+    hits = _rank(entries, [{"put": "id:x:s::1", "fields": {"a": 1},
+                            "rankfeatures": {"bm25(title)": 1.5, "fieldMatch(title).completeness": 0.25}},
+                           {"a": 4, "rankfeatures": {"bm25(title)": 0, "fieldMatch(title).completeness": 0}}])
+    assert [(h["index"], h["relevance"]) for h in hits] == [(1, 4.0), (0, 3.0)]
+    assert hits[1]["summaryfeatures"] == {"bm25(title)": 1.5}
+    with pytest.raises(RankingError) as info:
+        _rank(entries, [{"put": "id:x:s::2", "fields": {"a": 1}, "rankfeatures": {"bm25(title)": 1}}])
+    e = info.value
+    assert e.code == "AK612" and e.field == "fieldMatch(title).completeness" and "rankfeatures" in e.hint
+
+
+def test_profile_using_a_feature_without_arguments_is_reported_not_evaluable():
+    entries = profile_entries({"first-phase": "nativeRank + attribute(a)"}, ATTRS)
     bundle = RankingBundle.load(entries)
     assert "s/p" in bundle.failures
     error = bundle.failures["s/p"]
-    assert error.code == "AK607" and "bm25(title)" in error.message
+    assert error.code == "AK607" and "nativeRank" in error.message
 
 
 def test_constants_from_literal_and_file_sources():
