@@ -84,7 +84,8 @@ def compile_package(package: ApplicationPackage, progress: Progress | None = Non
         resolved, _ = resolved_profiles(package, schema)
         for name in sorted(resolved):
             profile = resolved[name]
-            compiled = _compile_profile(profile, indexes[schema.name], parsed, models, replacements)
+            compiled = _compile_profile(profile, indexes[schema.name], parsed, models, replacements,
+                                        package.query_features)
             result.profiles.append(compiled)
             path = f"profiles/{schema.name}/{name}.json"
             result.entries[path] = _json(compiled.to_json())
@@ -102,7 +103,7 @@ def compile_package(package: ApplicationPackage, progress: Progress | None = Non
     return result
 
 
-def _compile_profile(profile, index, parsed, models, replacements) -> CompiledProfile:
+def _compile_profile(profile, index, parsed, models, replacements, query_features=None) -> CompiledProfile:
     from appkit.bundle.models import lower_model_features
 
     out = CompiledProfile(profile.schema.name, profile.name)
@@ -131,6 +132,8 @@ def _compile_profile(profile, index, parsed, models, replacements) -> CompiledPr
     for name, inp in sorted(profile.inputs.items()):
         out.inputs[f"query({name})"] = {"type": str(inp.type) if inp.type is not None else (inp.type_name or "double"),
                                         "default": inp.default_value_text}
+    for name, qf in sorted((query_features or {}).items()):  # query profile types type query(name) too
+        out.inputs.setdefault(f"query({name})", {"type": str(qf.type), "default": None})
     for c in tuple(profile.schema.constants) + tuple(profile.constants.values()):
         out.constants[c.name] = str(c.type) if c.type is not None else "double"
         if c.file:

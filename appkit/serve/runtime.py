@@ -83,7 +83,9 @@ def load_constant(files: BundleFiles, name: str, type_: TensorType, source: Mapp
             if type_.is_scalar:
                 return Tensor.scalar(float(np.asarray(array).reshape(-1)[0]))
             return Tensor.from_numpy(type_, array, copy=False)
-        path = path or f"constants/{name}.json"
+        if path is None:  # model constants: Vespa's tensor JSON sits in the lowered package
+            path = next((c for c in (f"constants/{name}.json", f"vespa/constants/{name}.json") if files.exists(c)),
+                        f"constants/{name}.json")
         if not path.endswith(".json"):
             raise RankingError(AK608, f"constant '{name}' is stored as {path}; appkit reads constants in "
                                "Vespa's tensor JSON (.json)", "convert the file to tensor JSON", status=500)
