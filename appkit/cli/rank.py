@@ -150,7 +150,7 @@ def _table(hits: list[dict[str, Any]], profile: Any, out: TextIO) -> None:
 
     table = Table(title=f"{profile.key}: {len(hits)} documents")
     table.add_column("#", justify="right")
-    table.add_column("id")
+    table.add_column("id", overflow="fold")  # ids are what the reader looks for: wrap them, never cut them
     table.add_column("relevance", justify="right")
     phases = [p for p in ("first-phase", "second-phase", "global-phase") if p in profile.phases]
     for p in phases:
