@@ -22,8 +22,9 @@ Endpoints:
 
 A newly activated version (appkit deploy, activate, rollback) is loaded beside the serving one and
 swapped in without failing a request; if it fails to load the old one keeps serving and
-/v1/status says why. Concurrent requests are evaluated together (--max-batch documents, waiting at
-most --max-wait-ms for more while other requests are arriving).
+/v1/status says why. Concurrent requests are evaluated together: a batch takes the requests that are
+ready, up to --max-batch documents, and closes when no more are ready or --max-wait-ms after it
+opened (it never waits idle for requests still in transit).
 
 exit codes: 0 stopped, 2 usage error (e.g. the port is taken or the serve extra is not installed)"""
 
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     parser.add_argument("--max-batch", type=int, default=64, help="documents per batched evaluation (default 64)")
     parser.add_argument("--max-wait-ms", type=float, default=2.0,
-                        help="longest wait for more requests before a batch is evaluated (default 2)")
+                        help="longest a batch stays open for requests being received (default 2)")
     parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between looks at ACTIVE")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
