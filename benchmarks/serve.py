@@ -93,7 +93,8 @@ async def rank(request: Request):
         return JSONResponse({"error": {"code": "bad", "message": str(e)}}, status_code=400)
     scores = session.run(None, {"image": images})[0].max(axis=1).astype(np.float64)
     order = np.argsort(-scores, kind="stable")
-    hits = [{"id": None, "index": int(i), "relevance": float(scores[i]), "first-phase": float(scores[i])} for i in order]
+    hits = [{"id": None, "index": int(i), "relevance": float(scores[i]), "first-phase": float(scores[i])}
+            for i in order]
     return JSONResponse({"version": 1, "profile": "digit/confidence", "hits": hits})
 
 app = Starlette(routes=[Route("/v1/rank/{schema}/{profile}", rank, methods=["POST"])])
@@ -277,7 +278,8 @@ def main() -> int:
         appkit, appkit_port, peer, ort_port = start_servers(work, servers)
         print(f"MNIST softmax 784->10 over loopback; {args.clients} client processes x {args.threads} connections, "
               f"{args.seconds:g} s per run, {os.cpu_count()} CPUs")
-        print(f"largest score difference appkit vs onnxruntime (100 documents): {check_same_scores(appkit_port, ort_port):.2e}")
+        difference = check_same_scores(appkit_port, ort_port)
+        print(f"largest score difference appkit vs onnxruntime (100 documents): {difference:.2e}")
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(args.clients) as pool:
             for port in (appkit_port, ort_port):  # warm both: first requests compile and fill caches

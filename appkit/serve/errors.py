@@ -43,7 +43,8 @@ AK611 = rule("AK611", "internal error while serving a request",
              example="a bug in appkit met while ranking", fix="report it with the server log line that names it")
 AK612 = rule("AK612", "document lacks the value of a rank feature appkit cannot compute",
              example="a document without a value for bm25(title), which needs Vespa's index",
-             fix='give the value beside the fields: {"put": ..., "fields": {...}, "rankfeatures": {"bm25(title)": 1.5}}')
+             fix='give the value beside the fields: '
+                 '{"put": ..., "fields": {...}, "rankfeatures": {"bm25(title)": 1.5}}')
 
 
 class RankingError(Exception):

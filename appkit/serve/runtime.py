@@ -55,7 +55,8 @@ class BundleFiles:
         if self.entries is not None:
             names = [p for p in self.entries if p.startswith("profiles/") and p.endswith(".json")]
         else:
-            names = [p.relative_to(self.root).as_posix() for p in (self.root / "profiles").glob("*/*.json")]  # type: ignore[operator]
+            root: Path = self.root  # type: ignore[assignment]
+            names = [p.relative_to(root).as_posix() for p in (root / "profiles").glob("*/*.json")]
         return sorted(p[len("profiles/"):-len(".json")] for p in names)
 
 
@@ -231,7 +232,9 @@ class ProfileRuntime:
         for key, spec in inputs.items():
             t = _type(str(spec.get("type") or "double"), key)
             default = spec.get("default")
-            value = _zero(t) if default is None else _query_value(default if not t.is_scalar else float(default), t, key)
+            if default is not None and t.is_scalar:
+                default = float(default)
+            value = _zero(t) if default is None else _query_value(default, t, key)
             out[key] = QueryInput(key, t, value)
         return out
 

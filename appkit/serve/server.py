@@ -190,7 +190,8 @@ def create_app(store_root: Path | str, max_batch: int = 64, max_wait_ms: float =
             documents, query = _rank_body(data)
             bundle = state.current  # this request stays on this version, whatever is activated meanwhile
             if bundle is None:
-                raise RankingError(AK609, f"no version is serving ({state.status().get('message') or 'none is active'})",
+                why = state.status().get("message") or "none is active"
+                raise RankingError(AK609, f"no version is serving ({why})",
                                    "deploy a version (appkit deploy) or activate one", status=503)
             key = f"{request.path_params['schema']}/{request.path_params['profile']}"
             profile = bundle.profile(key)
