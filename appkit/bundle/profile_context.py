@@ -25,16 +25,42 @@ class ProfileContext:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: Any = None  # appkit.bundle.models.ModelSet
     onnx_models: dict[str, Any] = field(default_factory=dict)  # onnx-model declarations in scope
+    runtime_models: set[str] = field(default_factory=set)  # declared models run by ONNX Runtime
+    package: Any = None
 
     def lower(self, expr: ir.Expr) -> ir.Expr:
-        """Model features of an expression typed by the user, lowered like the profile's own."""
+        """Model features of an expression typed by the user, lowered like the profile's own.
+
+        onnx(NAME) of a declared onnx-model is left for ONNX Runtime when it is installed (see
+        `before_evaluation`), as Vespa runs it; otherwise it is lowered to the converted expressions.
+        """
+        from appkit.bundle import onnx_runtime
         from appkit.bundle.models import lower_model_features
 
-        lowered, generated = lower_model_features(expr, self.models, set(self.functions), self.onnx_models)
+        declared = self.onnx_models
+        if onnx_runtime.available():
+            self.runtime_models = onnx_runtime.declared_uses(expr, self.onnx_models)
+            declared = {}
+            self.types.update(self._runtime_types())
+        lowered, generated = lower_model_features(expr, self.models, set(self.functions), declared)
         for name, body in generated.items():
             self.functions.setdefault(name, ((), body))
         self.add_model_constants()
         return lowered
+
+    def _runtime_types(self) -> dict[str, Any]:
+        from appkit.validate.onnx_models import OnnxDeclarations
+
+        used = {n: d for n, d in self.onnx_models.items() if n in self.runtime_models}
+        return OnnxDeclarations(self.package, used).feature_types() if used else {}
+
+    def before_evaluation(self, values: dict[str, Any]) -> None:
+        """Run the declared ONNX models the expression uses in ONNX Runtime; their outputs become values."""
+        from appkit.bundle import onnx_runtime
+
+        for name in sorted(self.runtime_models):
+            values.update(onnx_runtime.run_declared(name, self.onnx_models[name], self.package.root, values,
+                                                    self.functions))
 
     def add_model_constants(self) -> None:
         for name, tensor in self.models.constants.items():
@@ -52,6 +78,7 @@ def profile_context(root: Path, profile: str | None) -> ProfileContext:
     package, found = load_package(root)
     ctx.diagnostics += [d for d in found if d.level is Severity.ERROR]
     ctx.models = ModelSet(package, lambda _m: None)
+    ctx.package = package
     if ctx.diagnostics:
         return ctx
     chosen = _choose(package, profile, ctx)

@@ -82,7 +82,7 @@ def _run_in_app(args: argparse.Namespace) -> int:
         return 1
     return run_expression(args.expression, args.values, args.seed, args.json, sys.stdout, sys.stderr,
                           functions=ctx.functions, known_values=ctx.values, known_types=ctx.types,
-                          rewrite=ctx.lower)
+                          rewrite=ctx.lower, before_evaluation=ctx.before_evaluation)
 
 
 def _report(diagnostics: list[Diagnostic], sources: dict[str, SourceFile], err: TextIO) -> None:
@@ -155,7 +155,8 @@ def _parse_values(value_args: list[str], known_types: Mapping[str, Any],
 def run_expression(text: str, value_args: list[str], seed: int | None, as_json: bool, out: TextIO,
                    err: TextIO, *, functions: Mapping[str, Any] | None = None,
                    known_values: Mapping[str, Any] | None = None,
-                   known_types: Mapping[str, Any] | None = None, rewrite: Any = None) -> int:
+                   known_types: Mapping[str, Any] | None = None, rewrite: Any = None,
+                   before_evaluation: Any = None) -> int:
     """Evaluate `text` with NAME=VALUE arguments. `functions` (name -> (params, body)), `known_values`
     (constants) and `known_types` (declared inputs and attributes) are where a rank profile plugs in,
     for `--app PATH --profile NAME`; values given on the command line take precedence."""
@@ -183,7 +184,10 @@ def run_expression(text: str, value_args: list[str], seed: int | None, as_json: 
         _report(type_errors, sources, err)
         return 1
     try:
-        result = evaluate(expr, EvalContext({**(known_values or {}), **values}, functions or {}, seed))
+        all_values = {**(known_values or {}), **values}
+        if before_evaluation is not None:  # --app: declared ONNX models run in ONNX Runtime
+            before_evaluation(all_values)
+        result = evaluate(expr, EvalContext(all_values, functions or {}, seed))
     except AppkitError as e:
         _report(list(e.diagnostics), sources, err)
         return 1

@@ -165,3 +165,22 @@ def test_onnx_model_declarations_evaluate_like_onnxruntime(tmp_path: Path):
     assert "onnx(scorer)" not in compiled["phases"]["first-phase"]["expression"]  # appkit evaluates it
     lowered_sd = (out / "vespa" / "schemas" / "item.sd").read_text()
     assert "sum(onnx(scorer).relevance)" in lowered_sd  # Vespa runs the declared model in ONNX Runtime
+
+
+@pytest.mark.parametrize("runtime", [True, False], ids=["onnxruntime", "converted"])
+def test_declared_onnx_model_runs_in_onnxruntime_or_converted(runtime: bool, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")
+    from appkit.bundle import onnx_runtime
+    from appkit.bundle.profile_context import profile_context
+    from appkit.cli.eval import run_expression
+
+    monkeypatch.setattr(onnx_runtime, "available", lambda: runtime)
+    ctx = profile_context(CASES / "valid" / "with_onnx_model_declaration", "item/ort")
+    assert ctx.diagnostics == []
+    code = run_expression("sum(onnx(scorer).relevance)", ["attribute(embedding)=tensor<float>(x[4]):[1,2,3,4]"],
+                          None, False, sys.stdout, sys.stderr, functions=ctx.functions, known_values=ctx.values,
+                          known_types=ctx.types, rewrite=ctx.lower, before_evaluation=ctx.before_evaluation)
+    assert code == 0
+    assert ctx.runtime_models == ({"scorer"} if runtime else set())
+    value = float(capsys.readouterr().out.strip().split("{")[1].rstrip("}"))
+    assert value == pytest.approx(-1.6704836 + 0.9034829, rel=1e-6)
