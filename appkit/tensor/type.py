@@ -275,6 +275,15 @@ class TensorType:
     @staticmethod
     def join(a: "TensorType", b: "TensorType") -> "TensorType":
         """The type of join(a, b, f): the union of dimensions; shared ones must agree."""
+        known = _JOINS.get((a, b))  # types are immutable: a package joins the same pairs over and over
+        if known is None:
+            known = TensorType._join(a, b)
+            if len(_JOINS) < 10_000:
+                _JOINS[(a, b)] = known
+        return known
+
+    @staticmethod
+    def _join(a: "TensorType", b: "TensorType") -> "TensorType":
         dims = {d.name: d for d in a.dimensions}
         for d in b.dimensions:
             mine = dims.get(d.name)
@@ -372,3 +381,4 @@ def _join_cells(a: TensorType, b: TensorType) -> CellType:
 
 
 _SCALAR = TensorType()
+_JOINS: dict[tuple[TensorType, TensorType], TensorType] = {}
