@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _bundles import ONNX_CASE, onnx_bundle, package_copy, weighted_scores
+from _bundles import ONNX_CASE, REPO, onnx_bundle, package_copy, weighted_scores
 from appkit.cli.main import main
 
 DOCS = [{"put": f"id:shop:item::{i}",
@@ -113,3 +113,29 @@ def test_a_package_with_errors_is_not_ranked(tmp_path, capsys):
     sd.write_text(sd.read_text().replace("similarity + attribute(popularity)", "similarity + attribute(nofield)"))
     assert main(["rank", str(root), "--profile", "item/base", "--docs", str(_docs_file(tmp_path))]) == 1
     assert "the package has errors" in capsys.readouterr().err
+
+
+def test_rank_the_sample_app_with_index_features_and_query_profile_inputs(tmp_path, capsys):
+    """sample_app's learned profile: bm25(title) given per document, query(q) typed by the query
+    profile type, the default price weight from the profile's inputs, the TensorFlow ranker second."""
+    rng = np.random.default_rng(3)
+    docs = [{"put": f"id:shop:product::{i}", "rankfeatures": {"bm25(title)": float(i)},
+             "fields": {"price": 10.0 * i, "embedding": rng.random(16).round(3).tolist(),
+                        "features": {"values": [rng.random(8).round(3).tolist()]}, "output_bias": 0.5}}
+            for i in range(4)]
+    q = [0.1] * 16
+    code = main(["rank", str(REPO / "sample_app"), "--profile", "product/learned", "--docs",
+                 str(_docs_file(tmp_path, docs)), "--query", f"query(q)={json.dumps(q)}", "--format", "jsonl"])
+    assert code == 0, capsys.readouterr().err
+    hits = _ranked(capsys)
+    assert len(hits) == 4 and all("second-phase" in h for h in hits)
+    for hit in hits:
+        fields = docs[hit["index"]]["fields"]
+        similarity = float(np.dot(q, fields["embedding"]))
+        assert hit["first-phase"] == pytest.approx(similarity - 0.01 * fields["price"], rel=1e-5)
+        assert hit["summaryfeatures"]["bm25(title)"] == hit["index"]
+        assert hit["summaryfeatures"]["similarity"] == pytest.approx(similarity, rel=1e-5)
+    missing = [{"put": "id:shop:product::9", "fields": docs[0]["fields"]}]
+    assert main(["rank", str(REPO / "sample_app"), "--profile", "product/learned", "--docs",
+                 str(_docs_file(tmp_path, missing))]) == 1
+    assert "AK612" in capsys.readouterr().err
