@@ -21,8 +21,13 @@ on the best rerank-count (default 100), then global-phase if the profile has one
 PATH is a package (compiled in memory) or a bundle (directory or .zip). Without PATH the store's
 version is used (--target DIR, default .appkit/deployments of the package in --package).
 --docs is JSON Lines, one Vespa document per line: {"put": "id:ns:item::1", "fields": {...}} or a bare
-field map; tensors in any document-JSON form. '-' reads standard input.
+field map; tensors in any document-JSON form. '-' reads standard input. Features that need Vespa's
+index (bm25(title), fieldMatch(title).completeness) are given per document beside the fields:
+"rankfeatures": {"bm25(title)": 1.5}.
 --query NAME=VALUE gives a query input: a tensor literal ([1,2,3,4], tensor(x[2]):[1,2], {a:1}) or JSON.
+
+Output (JSONL, best first): id, index (position in --docs), relevance, each phase's score (a phase that
+did not re-rank the document has none), summaryfeatures and matchfeatures.
 
 exit codes: 0 ranked, 1 problems in the documents, query values or profile, 2 usage or I/O error"""
 
