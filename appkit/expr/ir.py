@@ -284,9 +284,14 @@ def features_of(node: Node) -> tuple["Feature", ...]:
     if hit is not None and hit[0] is node:
         return hit[1]
     found = tuple(n for n in walk(node) if isinstance(n, Feature))
-    if len(_FEATURES) < 200_000:
-        _FEATURES[id(node)] = (node, found)  # the node is kept, so its id stays its own
+    remember_features(node, found)
     return found
+
+
+def remember_features(node: Node, found) -> None:
+    """Record the features of a tree found by whoever built it (e.g. while copying it)."""
+    if len(_FEATURES) < 200_000:
+        _FEATURES[id(node)] = (node, tuple(found))  # the node is kept, so its id stays its own
 
 
 def walk(node: Node):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from appkit.diagnostics import Diagnostic, rule
-from appkit.expr.ir import Node
+from appkit.expr.ir import Feature, Node, remember_features
 from appkit.package.app import ApplicationPackage
 from appkit.source import Span
 
@@ -29,7 +29,10 @@ def parse_expression_source(text: str, origin: Span):
         if cached is not None and len(_PARSED) < _MAX_CACHED:  # again where the text really is
             _PARSED[text] = cached
     if cached is not None:
-        return _SpanMover(origin).node(cached), []
+        mover = _SpanMover(origin)
+        placed = mover.node(cached)
+        remember_features(placed, mover.features)  # found while moving: no second walk
+        return placed, []
     from appkit.diagnostics import AppkitError
     from appkit.expr.parse import parse_expression
 
@@ -105,6 +108,7 @@ class _SpanMover:
         self.path = origin.path
         self.lines = origin.line - 1
         self.columns = origin.column - 1
+        self.features: list[Any] = []
 
     def span(self, s: Span | None) -> Span | None:
         if s is None:
@@ -123,6 +127,8 @@ class _SpanMover:
 
     def node(self, node: Any) -> Any:
         moved = object.__new__(type(node))
+        if type(node) is Feature:
+            self.features.append(moved)  # before its children: the order walk() gives
         fields = moved.__dict__
         for key, value in node.__dict__.items():
             if key == "span":
