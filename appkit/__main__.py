@@ -1,7 +1,5 @@
 """`python -m appkit` is the same as the `appkit` command."""
 
-import sys
+from appkit.cli.main import console
 
-from appkit.cli.main import main
-
-sys.exit(main())
+console()

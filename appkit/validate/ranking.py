@@ -83,7 +83,7 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
         if function is not None and function.params:
             # parameters are typed per call; checked through the calls instead
             continue
-        result, found = check_types(expr, context, path=text.span.path)
+        result, found = _typed(expr, text, context, profile)
         out.extend(found)
         if what.endswith("phase") and result is not None and not result.is_scalar:
             out.append(Diagnostic(AK385, f"{what} of rank profile '{profile.name}' gives {result}; a phase "
@@ -91,6 +91,36 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
                                   hint=f"reduce it to a number: sum({text.text.strip()})"))
     out.extend(_check_feature_lists(profile, index, context, declared_queries))
     return out
+
+
+# Types of expressions already checked, by (text, context): the type of an expression depends only
+# on its text, the feature types and the function definitions, and profiles of one layout repeat
+# across schemas. Only results without diagnostics are kept (diagnostics carry their own place).
+_TYPED: dict[tuple[str, Any], TensorType | None] = {}
+
+
+def _typed(expr: ir.Expr, text: ExpressionText, context: Any, profile: ResolvedProfile):
+    from appkit.expr.typecheck import check_types
+    from appkit.package.schema import FILE_REFERENCE
+
+    if FILE_REFERENCE.match(text.text.strip()):  # the same text may name different files
+        return check_types(expr, context, path=text.span.path)
+    key = (text.text, _context_key(context, profile))
+    if key in _TYPED:
+        return _TYPED[key], []
+    result, found = check_types(expr, context, path=text.span.path)
+    if not found and len(_TYPED) < 100_000:
+        _TYPED[key] = result
+    return result, found
+
+
+def _context_key(context: Any, profile: ResolvedProfile) -> Any:
+    key = getattr(context, "_appkit_key", None)
+    if key is None:
+        functions = tuple(sorted((n, tuple(f.params), f.expression.text) for n, f in profile.functions.items()))
+        key = (tuple(sorted(context.features.items())), functions)
+        context._appkit_key = key
+    return key
 
 
 def _check_feature_lists(profile: ResolvedProfile, index: SchemaIndex, context: Any,
