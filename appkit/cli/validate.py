@@ -82,10 +82,11 @@ def _validate_files(paths: list[Path]):
     sources: dict[str, SourceFile] = {}
     for path in paths:
         shown = display_path(path)
-        if path.suffix == ".sd":
-            parse_schema_file(path, diagnostics, sources)
-        elif path.suffix == ".profile":
-            parse_profile_file(path, diagnostics, sources)
+        if path.suffix in (".sd", ".profile"):
+            parse = parse_schema_file if path.suffix == ".sd" else parse_profile_file
+            parsed = parse(path, diagnostics, sources)
+            if parsed is not None:
+                diagnostics.extend(_expression_syntax(parsed))
         elif path.suffix in (".expression", ".expr"):
             _check_expression_file(path, diagnostics, sources)
         elif path.name == "services.xml":
@@ -106,6 +107,19 @@ def _validate_files(paths: list[Path]):
                                           hint="pass .sd, .profile, .expression or services.xml files, "
                                                "or the package directory"))
     return diagnostics, sources, [display_path(p) for p in paths]
+
+
+def _expression_syntax(parsed) -> list[Diagnostic]:
+    """The expressions of one schema or profile file parse (references need the whole package)."""
+    from appkit.package.app import ApplicationPackage, ProfileFile
+    from appkit.validate.expressions import parse_package_expressions
+
+    if hasattr(parsed, "document_summaries"):  # a Schema
+        package = ApplicationPackage(Path("."), schemas=(parsed,))
+    else:
+        package = ApplicationPackage(Path("."), profile_files=(ProfileFile("", parsed),))
+    _, found = parse_package_expressions(package)
+    return [d for d in found if d.code != "AK390"]  # expression files are resolved with the package
 
 
 def _check_expression_file(path: Path, diagnostics: list[Diagnostic], sources: dict[str, SourceFile]) -> None:

@@ -169,7 +169,8 @@ def _load_schemas(root: Path, schema_dirs: list[Path], diags: list[Diagnostic],
                   sources: dict[str, SourceFile]):
     schemas, profiles, expressions, unparsed = [], [], {}, []
     for directory in schema_dirs:
-        sd_files = sorted(p for p in directory.glob("*.sd") if p.is_file())
+        # a schema that links out of the package is never read (reported by _files_under below)
+        sd_files = sorted(p for p in directory.glob("*.sd") if p.is_file() and (not p.is_symlink() or _inside(p, root)))
         if not sd_files:
             diags.append(Diagnostic(AK012, f"{display_path(directory)} holds no .sd schema file",
                                     Span(display_path(directory), 1, 1), hint="add a schema NAME.sd"))

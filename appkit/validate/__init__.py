@@ -29,6 +29,7 @@ def validate_package(package: ApplicationPackage, use_cache: bool = True) -> lis
         for profile in resolved.values():
             diagnostics += check_constants(package, profile.profile.constants)
             diagnostics += _check_profile(package, profile, indexes[schema.name], parsed, resolver)
+    resolver.import_unused()  # Vespa imports every model under models/: a broken one fails the deploy
     diagnostics += resolver.diagnostics
     return diagnostics
 

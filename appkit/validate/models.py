@@ -83,6 +83,19 @@ class ModelResolver:
             self.diagnostics.extend(_displayed(d, self.package.root) for d in iface.diagnostics)
         return self._interfaces[source.name]
 
+    def import_unused(self) -> None:
+        """Models no feature refers to are imported too (from the cache when unchanged), because a
+        Vespa deployment imports every model under models/ and fails on one it cannot read."""
+        from appkit.validate.model_cache import load_interface
+
+        for source in self.package.models:
+            if source.name in self._interfaces:
+                continue
+            iface = load_interface(source, self.package.root, self.use_cache)
+            self._interfaces[source.name] = iface
+            self.diagnostics.extend(_displayed(d, self.package.root) for d in iface.diagnostics
+                                    if d.level.value == "error" and _is_read_problem(d))
+
     def available(self) -> str:
         names = sorted(getattr(s, "relative_to", lambda r: s.name)(self.package.root) for s in self.package.models)
         return ", ".join(names) if names else "none (the package has no models/ directory entries)"
@@ -153,6 +166,13 @@ def check_model_inputs(model: ModelInterface, node: ir.Feature, where: Span, pro
                                       hint=f"make function '{v.vespa_name}' return {v.type} (TensorFlow variable "
                                            f"{v.framework_name})"))
     return out
+
+
+def _is_read_problem(d: Diagnostic) -> bool:
+    """A model that cannot be read at all (not one with an op appkit cannot convert: Vespa runs
+    unreferenced ONNX files in ONNX Runtime, and appkit's converter coverage is not Vespa's)."""
+    registered = d.code
+    return registered not in ("AK440",)
 
 
 def _displayed(d: Diagnostic, root: Path) -> Diagnostic:
