@@ -110,25 +110,25 @@ def _compile_profile(profile, index, parsed, models, replacements, query_feature
     user_functions = set(profile.functions)
     declared = {d.name: d for d in profile.schema.onnx_models}
     declared.update(profile.onnx_models)
+
+    def lowered(text):
+        """The expression with model features lowered; its generated functions join the profile, and
+        the Vespa package gets the lowered text where Vespa itself cannot import the model."""
+        expr = parsed[text]
+        result, generated = lower_model_features(expr, models, user_functions, declared)
+        out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
+        if result is not expr and _uses_imported_features(expr):
+            replacements[text] = result
+        return result
+
     for fname, f in sorted(profile.functions.items()):
         if f.expression in parsed:
-            lowered, generated = lower_model_features(parsed[f.expression], models, user_functions, declared)
-            out.functions[fname] = (tuple(f.params), lowered)
-            out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
-            if lowered is not parsed[f.expression] and _uses_imported_features(parsed[f.expression]):
-                replacements[f.expression] = lowered
+            out.functions[fname] = (tuple(f.params), lowered(f.expression))
     for label, phase in (("first-phase", profile.first_phase), ("second-phase", profile.second_phase),
                          ("global-phase", profile.global_phase)):
-        if phase is None:
-            continue
-        expr = parsed.get(phase.expression) if phase.expression is not None else None
-        if expr is not None:
-            lowered, generated = lower_model_features(expr, models, user_functions, declared)
-            out.functions.update({g: ((), e) for g, e in generated.items() if g not in user_functions})
-            if lowered is not expr and _uses_imported_features(expr):
-                replacements[phase.expression] = lowered
-            expr = lowered
-        out.phases[label] = (expr, {s.name: s.value for s in phase.settings})
+        if phase is not None:
+            expr = lowered(phase.expression) if phase.expression in parsed else None
+            out.phases[label] = (expr, {s.name: s.value for s in phase.settings})
     for name, inp in sorted(profile.inputs.items()):
         out.inputs[f"query({name})"] = {"type": str(inp.type) if inp.type is not None else (inp.type_name or "double"),
                                         "default": inp.default_value_text}

@@ -16,9 +16,11 @@ from appkit.source import SourceFile
 PREFIX = "vespa/"
 
 
-def _offset(source: SourceFile, line: int, column: int) -> int:
-    lines = source.text.split("\n")
-    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+def _line_starts(text: str) -> list[int]:
+    """Offset of the first character of every line (computed once per file, not per edit)."""
+    starts = [0]
+    starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+    return starts
 
 
 def lowered_package_entries(package: ApplicationPackage, replacements: dict[Any, ir.Expr], models: Any,
@@ -60,9 +62,14 @@ def _package_relative(package: ApplicationPackage, display: str) -> str:
 def _schema_edits(schema: Any, source: SourceFile, replaced: list[tuple[Any, ir.Expr]], models: Any,
                   print_expression: Any) -> list[tuple[int, int, str]]:
     edits: list[tuple[int, int, str]] = []
+    starts = _line_starts(source.text)
+
+    def at(line: int, column: int) -> int:
+        return starts[line - 1] + column - 1
+
     needs_functions: dict[Any, dict[str, ir.Expr]] = {}
     for text, expr in replaced:
-        start = _offset(source, text.span.line, text.span.column)
+        start = at(text.span.line, text.span.column)
         if source.text[start:start + len(text.text)] != text.text:
             continue  # the parser normalised this text; leave it (validation of the result will say)
         edits.append((start, start + len(text.text), print_expression(expr)))
@@ -71,14 +78,14 @@ def _schema_edits(schema: Any, source: SourceFile, replaced: list[tuple[Any, ir.
             needs_functions.setdefault(profile, {}).update(_generated_for(expr, models))
     for profile, functions in needs_functions.items():
         user = {f.name for f in profile.functions}
-        brace = source.text.index("{", _offset(source, profile.span.line, profile.span.column))
+        brace = source.text.index("{", at(profile.span.line, profile.span.column))
         block = "".join(f"\n        function {name}() {{\n            expression: {print_expression(body)}\n        }}"
                         for name, body in sorted(functions.items()) if name not in user)
         if block:
             edits.append((brace + 1, brace + 1, block + "\n"))
     if replaced and models.constants:
         declared = {c.name for c in schema.constants}
-        brace = source.text.index("{", _offset(source, schema.span.line, schema.span.column))
+        brace = source.text.index("{", at(schema.span.line, schema.span.column))
         block = "".join(f"\n    constant {name} {{\n        file: constants/{name}.json\n        type: {t}\n    }}"
                         for name, t in sorted(models.constant_types.items()) if name not in declared)
         if block:

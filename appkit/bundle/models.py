@@ -30,9 +30,9 @@ class ModelSet:
 
     def model_for(self, path_arg: str) -> Any | None:
         from appkit.importers.discovery import import_model
-        from appkit.validate.models import ModelResolver
+        from appkit.validate.models import find_model_source
 
-        source = ModelResolver(self.package)._source_for(path_arg)
+        source = find_model_source(self.package, path_arg)
         if source is None:
             return None
         if source.name not in self.imported:

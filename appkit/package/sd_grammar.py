@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import copyreg
 import io
-import os
 import pickle
 import importlib
 import types
@@ -22,7 +21,7 @@ from lark import Lark
 from lark.lexer import Lexer, LexerState
 from lark.parsers.lalr_analysis import Action
 
-from appkit.package.user_cache import cache_paths, trusted
+from appkit.package.user_cache import cache_paths, store_first, trusted
 from appkit.resources import grammar_path
 
 
@@ -83,20 +82,11 @@ def _save(parser: Lark, paths: list[Path], stem: str) -> None:
     finally:
         for name, value in kept.items():
             setattr(parser, name, value)
-    data = buffer.getvalue()
-    for path in paths:
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)  # atomic: concurrent processes never read a half-written cache
-            for stale in path.parent.glob(f"{stem}-*.pickle"):
-                if stale != path:
-                    stale.unlink(missing_ok=True)
-            return
-        except OSError:
-            continue
+    written = store_first(paths, buffer.getvalue())
+    if written is not None:  # tables of older grammars are of no further use
+        for stale in written.parent.glob(f"{stem}-*.pickle"):
+            if stale != written:
+                stale.unlink(missing_ok=True)
 
 
 __all__ = ["TokenStreamLexer", "load_parser"]

@@ -78,6 +78,12 @@ def _save(paths: list[Path], value: Any) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # e.g. a tree too deep to pickle: just not cached
         return
+    store_first(paths, data)
+
+
+def store_first(paths: list[Path], data: bytes) -> Path | None:
+    """Write `data` to the first of `paths` that can be written (private directory, atomic
+    replace, so a concurrent reader never sees half a file); the path written, or None."""
     for path in paths:
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -85,6 +91,7 @@ def _save(paths: list[Path], value: Any) -> None:
             with open(tmp, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
-            return
+            return path
         except OSError:
             continue
+    return None

@@ -70,11 +70,11 @@ def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic
                 uses.append((model, node, text.span))
     schema_constants = {c.name: c for c in profile.schema.constants}
     features = profile_features(profile, index, package.query_features, schema_constants, model_types)
-    out += _check_onnx_models(package, profile, parsed, features, expressions)
-    out += check_profile(profile, index, features, parsed, package.query_features)
+    functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])
+                 for n, f in profile.functions.items() if f.expression in parsed}
+    out += _check_onnx_models(package, profile, functions, features, expressions)
+    out += check_profile(profile, index, features, functions, parsed, package.query_features)
     if uses:
-        functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])
-                     for n, f in profile.functions.items() if f.expression in parsed}
         context = TypeContext(features=features, functions=functions)
         types = {n: check_types(d.body, context)[0] for n, d in functions.items() if not d.params}
         for model, node, where in uses:
@@ -82,10 +82,10 @@ def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic
     return out
 
 
-def _check_onnx_models(package, profile, parsed, features, expressions) -> list[Diagnostic]:
+def _check_onnx_models(package, profile, functions, features, expressions) -> list[Diagnostic]:
     """onnx-model declarations of the profile and its schema; adds their outputs to `features`."""
     from appkit.expr import ir
-    from appkit.expr.typecheck import FunctionDef, TypeContext, check_types
+    from appkit.expr.typecheck import TypeContext, check_types
     from appkit.validate.expressions import parse_expression_source
     from appkit.validate.onnx_models import OnnxDeclarations, check_bindings, unknown_model_features
 
@@ -101,8 +101,6 @@ def _check_onnx_models(package, profile, parsed, features, expressions) -> list[
             if n.name in ("onnx", "onnxModel") and len(n.args) == 1 and isinstance(n.args[0], ir.Ref)}
     own = {d.name for d in profile.profile.onnx_models}
     decls.infos = {name: info for name, info in decls.infos.items() if name in used | own}
-    functions = {n: FunctionDef(tuple(f.params), parsed[f.expression])
-                 for n, f in profile.functions.items() if f.expression in parsed}
     context = TypeContext(features=features, functions=functions)
 
     def source_type(text, span):

@@ -69,13 +69,16 @@ def profile_expressions(profile: ResolvedProfile, parsed: dict[ExpressionText, i
 
 
 def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[str, TensorType],
-                  parsed: dict[ExpressionText, ir.Expr], query_features: dict[str, Any]) -> list[Diagnostic]:
-    from appkit.expr.typecheck import FunctionDef, TypeContext, check_types
+                  functions: dict[str, Any], parsed: dict[ExpressionText, ir.Expr],
+                  query_features: dict[str, Any]) -> list[Diagnostic]:
+    """References, types and phase results of what the profile itself defines (`functions`: the
+    resolved profile's functions as typecheck FunctionDefs)."""
+    from appkit.expr.typecheck import TypeContext
 
     out: list[Diagnostic] = []
-    functions = {name: FunctionDef(tuple(f.params), parsed[f.expression])
-                 for name, f in profile.functions.items() if f.expression in parsed}
     context = TypeContext(features=features, functions=functions)
+    context_key = (tuple(sorted(features.items())),
+                   tuple(sorted((n, tuple(f.params), f.expression.text) for n, f in profile.functions.items())))
     declared_queries = set(profile.inputs) | set(query_features)
     for what, text, expr in profile_expressions(profile, parsed):
         out.extend(_reference_rules(expr, profile, index, declared_queries, text.span))
@@ -83,7 +86,7 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
         if function is not None and function.params:
             # parameters are typed per call; checked through the calls instead
             continue
-        result, found = _typed(expr, text, context, profile)
+        result, found = _typed(expr, text, context, context_key)
         out.extend(found)
         if what.endswith("phase") and result is not None and not result.is_scalar:
             out.append(Diagnostic(AK385, f"{what} of rank profile '{profile.name}' gives {result}; a phase "
@@ -99,28 +102,19 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
 _TYPED: dict[tuple[str, Any], TensorType | None] = {}
 
 
-def _typed(expr: ir.Expr, text: ExpressionText, context: Any, profile: ResolvedProfile):
+def _typed(expr: ir.Expr, text: ExpressionText, context: Any, context_key: Any):
     from appkit.expr.typecheck import check_types
     from appkit.package.schema import FILE_REFERENCE
 
     if FILE_REFERENCE.match(text.text.strip()):  # the same text may name different files
         return check_types(expr, context, path=text.span.path)
-    key = (text.text, _context_key(context, profile))
+    key = (text.text, context_key)
     if key in _TYPED:
         return _TYPED[key], []
     result, found = check_types(expr, context, path=text.span.path)
     if not found and len(_TYPED) < 100_000:
         _TYPED[key] = result
     return result, found
-
-
-def _context_key(context: Any, profile: ResolvedProfile) -> Any:
-    key = getattr(context, "_appkit_key", None)
-    if key is None:
-        functions = tuple(sorted((n, tuple(f.params), f.expression.text) for n, f in profile.functions.items()))
-        key = (tuple(sorted(context.features.items())), functions)
-        context._appkit_key = key
-    return key
 
 
 def _check_feature_lists(profile: ResolvedProfile, index: SchemaIndex, context: Any,
