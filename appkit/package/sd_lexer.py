@@ -59,6 +59,7 @@ _INTEGER = re.compile(r"-?\d+", re.ASCII)
 _VARIABLE = re.compile(r"\$[A-Za-z_]\w*", re.ASCII)
 _QSTRING = re.compile(r"\"[^\"]*\"|'[^']*'")
 _SPACE = re.compile(r"(?:[ \t\r\f]+|#[^\n\r]*)+")
+_NAME_EXTENDERS = frozenset("-./:")  # characters that let IDDASH, DOTTED, FILE_PATH or URI_PATH match longer
 
 _PUNCTUATION = ("+=", "-=", "[]", "{", "}", ":", ".", ",", "<", ">", "(", ")", "[", "]", "=", "$", "?")
 _ITEM_START = frozenset({"_NL", "LBRACE", "RBRACE", None})
@@ -81,7 +82,9 @@ class SchemaTokenizer:
 
     def __init__(self, keywords: dict[str, str]):
         self.keywords = keywords
-        self.punctuation = [(p, keywords[p]) for p in _PUNCTUATION if p in keywords]
+        punctuation = {p: keywords[p] for p in _PUNCTUATION if p in keywords}
+        self.two_char = {p: kind for p, kind in punctuation.items() if len(p) == 2}
+        self.one_char = {p: kind for p, kind in punctuation.items() if len(p) == 1}
         self.word_keywords = frozenset(name for value, name in keywords.items() if value[:1].isalpha())
 
     def tokens(self, text: str, acceptable: Callable[[], Collection[str]] | None = None) -> Iterator[Token]:
@@ -90,22 +93,51 @@ class SchemaTokenizer:
         `acceptable()` gives the terminals the parser can take now; a keyword it cannot take becomes a
         name where a name fits (Vespa's keywords are names too: `field document type string`).
         """
-        pending_nl: Token | None = None
-        prev: str | None = None
-        for tok in self._raw_tokens(text):
-            if tok.type == "_NL":
-                if pending_nl is None and prev is not None and prev != "LBRACE":
-                    pending_nl = tok
+        # One loop for scanning and newline folding: a schema is mostly short tokens, and a second
+        # generator layer or a Token for every newline would cost as much as the scanning itself.
+        new = Token._future_new
+        space = _SPACE.match
+        word_keywords = self.word_keywords
+        pos, line, line_start, n = 0, 1, 0, len(text)
+        scanned: str | None = None  # the kind of the last token scanned, newlines included
+        given: str | None = None  # the type of the last token given to the parser
+        newline: tuple[int, int, int] | None = None  # the first newline of a run not yet given
+        while pos < n:
+            m = space(text, pos)
+            if m:
+                pos = m.end()
+                if pos >= n:
+                    break
+            if text[pos] == "\n":
+                if newline is None and given is not None and given != "LBRACE":
+                    newline = (pos, line, pos - line_start + 1)
+                pos += 1
+                line += 1
+                line_start = pos
+                scanned = "_NL"
                 continue
-            if pending_nl is not None:
-                if tok.type != "LBRACE":
-                    yield pending_nl
-                    prev = "_NL"
-                pending_nl = None
-            if acceptable is not None and tok.type in self.word_keywords:
+            kind, end = self._match(text, pos, scanned)
+            if newline is not None:
+                if kind != "LBRACE":
+                    at, at_line, at_column = newline
+                    yield new("_NL", "\n", at, at_line, at_column, at_line, at_column + 1, at + 1)
+                    given = "_NL"
+                newline = None
+            value = text[pos:end]
+            newlines = value.count("\n")
+            if newlines:
+                last_nl = pos + value.rfind("\n")
+                tok = new(kind, value, pos, line, pos - line_start + 1, line + newlines, end - last_nl, end)
+                line += newlines
+                line_start = last_nl + 1
+            else:
+                tok = new(kind, value, pos, line, pos - line_start + 1, line, end - line_start + 1, end)
+            if acceptable is not None and kind in word_keywords:
                 tok = self._keyword_or_name(tok, acceptable())
             yield tok
-            prev = tok.type
+            given = tok.type
+            scanned = kind
+            pos = end
 
     @staticmethod
     def _keyword_or_name(tok: Token, accepts: Collection[str]) -> Token:
@@ -113,36 +145,6 @@ class SchemaTokenizer:
             return tok
         kind = "IDDASH" if "-" in tok or "IDENTIFIER" not in accepts else "IDENTIFIER"
         return Token.new_borrow_pos(kind, str(tok), tok) if kind in accepts else tok
-
-    def _raw_tokens(self, text: str) -> Iterator[Token]:
-        pos, line, line_start, n = 0, 1, 0, len(text)
-        prev: str | None = None
-        while pos < n:
-            m = _SPACE.match(text, pos)
-            if m:
-                pos = m.end()
-                if pos >= n:
-                    break
-            ch = text[pos]
-            if ch == "\n":
-                yield Token("_NL", "\n", pos, line, pos - line_start + 1, line, pos - line_start + 2, pos + 1)
-                pos += 1
-                line += 1
-                line_start = pos
-                prev = "_NL"
-                continue
-            kind, end = self._match(text, pos, prev)
-            value = text[pos:end]
-            newlines = value.count("\n")
-            last_nl = pos + value.rfind("\n")
-            end_line = line + newlines
-            end_col = end - last_nl if newlines else end - line_start + 1
-            yield Token(kind, value, pos, line, pos - line_start + 1, end_line, end_col, end)
-            if newlines:
-                line = end_line
-                line_start = last_nl + 1
-            pos = end
-            prev = kind
 
     def _match(self, text: str, pos: int, prev: str | None) -> tuple[str, int]:
         ch = text[pos]
@@ -161,12 +163,23 @@ class SchemaTokenizer:
             m = _VARIABLE.match(text, pos)
             if m:
                 return "VARIABLE", m.end()
-        for literal, kind in self.punctuation:
-            if text.startswith(literal, pos):
-                return kind, pos + len(literal)
+        kind = self.two_char.get(text[pos:pos + 2])
+        if kind is not None:
+            return kind, pos + 2
+        kind = self.one_char.get(ch)
+        if kind is not None:
+            return kind, pos + 1
         raise unexpected_character(text, pos)
 
     def _word(self, text: str, pos: int) -> tuple[str, int]:
+        # Fast path: a name not followed by a character some longer token could take is an IDENTIFIER
+        # (or a keyword): every other word token would match the same text or less, and IDENTIFIER is
+        # declared first. Most tokens of a schema are such names.
+        m = _IDENTIFIER.match(text, pos)
+        if m is not None:
+            end = m.end()
+            if end == len(text) or text[end] not in _NAME_EXTENDERS:
+                return self.keywords.get(m.group(), "IDENTIFIER"), end
         best_kind, best_end = "", pos
         for kind, pattern in _WORD_KINDS:
             m = pattern.match(text, pos)

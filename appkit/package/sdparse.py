@@ -20,6 +20,7 @@ from appkit.package import schema as m
 from appkit.package import sd_profile as prof
 from appkit.package.sd_build import Builder, Node
 from appkit.package.sd_grammar import TokenStreamLexer, load_parser
+from appkit.package.sd_lalr import Rejected, TableParser
 from appkit.package.sd_lexer import LexicalError, SchemaTokenizer
 from appkit.source import SourceFile, Span
 
@@ -28,6 +29,7 @@ _SKIPPED = re.compile(r"(?:\s+|#[^\n]*)*")
 _WORD = re.compile(r"[^\s{}:#]+|[{}:]")
 _tokenizer: SchemaTokenizer | None = None
 _parser: Lark | None = None
+_table: TableParser | None = None
 
 # What token types mean to a user, for "expected ..." messages.
 _CAPTURE_WORDS = {"EXPRESSION": "expression", "INDEXING_SCRIPT": "indexing", "FEATURES": "match-features",
@@ -45,7 +47,7 @@ def _schema_parser() -> tuple[Lark, SchemaTokenizer]:
     if _parser is None or _tokenizer is None:
         _parser = load_parser("schema.lark", lexer=TokenStreamLexer, start=["schema_file", "profile_file"],
                               propagate_positions=True)
-        keywords = {t.pattern.value: t.name for t in _parser.terminals if t.pattern.type == "str"}
+        keywords = {str(t.pattern.value): str(t.name) for t in _parser.terminals if t.pattern.type == "str"}
         _tokenizer = SchemaTokenizer(keywords)
     return _parser, _tokenizer
 
@@ -92,7 +94,10 @@ def _parse(source: SourceFile, start: str) -> tuple[Tree | None, list[Diagnostic
                                  hint="add `schema NAME { document NAME { } }`" if what == "schema"
                                  else "add `rank-profile NAME { ... }`")]
     try:
-        return parser.parse(lambda state: tokenizer.tokens(text, _acceptor(state)), start=start), []
+        try:
+            return _table_parser(parser).parse(lambda acceptable: tokenizer.tokens(text, acceptable), start), []
+        except Rejected:  # Lark's own parser says where and why, with the context messages need
+            return parser.parse(lambda state: tokenizer.tokens(text, _acceptor(state)), start=start), []
     except LexicalError as e:
         span = Builder(source.path, text).span_at(e.offset)
         return None, [Diagnostic(AK201, e.message, span, e.hint)]
@@ -102,6 +107,13 @@ def _parse(source: SourceFile, start: str) -> tuple[Tree | None, list[Diagnostic
         return None, [Diagnostic(AK200, f"cannot parse: {e}", Span(source.path, 1, 1))]
     except RecursionError:
         return None, [_too_deep(source)]
+
+
+def _table_parser(parser: Lark) -> TableParser:
+    global _table
+    if _table is None:
+        _table = TableParser(parser)
+    return _table
 
 
 def _acceptor(state: Any):
