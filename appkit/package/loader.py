@@ -7,7 +7,7 @@ Syntax and structure only; cross-references and types are the validator's job. H
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from appkit.diagnostics import AK001, AK002, Diagnostic, rule
 from appkit.package.app import ApplicationPackage, ProfileFile, display_path
@@ -72,22 +72,47 @@ def _files_under(directory: Path, root: Path, diags: list[Diagnostic]) -> list[P
 
 
 def _parse_file(path: Path, kind: str, diags: list[Diagnostic], sources: dict[str, SourceFile]):
-    from appkit.package.user_cache import cached
-
     source = _read(path, diags)
     if source is None:
         return None
     sources[source.path] = source
-    # the same text at the same displayed path parses to the same result: cached per user
-    parsed, found = cached(kind, f"{source.path}\0{source.text}", lambda: _parse_source(kind, source))
+    parsed, found = _parse_sources([(kind, source)])[0]
     diags.extend(found)
     return parsed
 
 
-def _parse_source(kind: str, source: SourceFile):
-    from appkit.package.sdparse import parse_profile, parse_schema
+# Below this much uncached schema text, a second process costs more than it saves.
+_FORK_FROM_BYTES = 128 * 1024
 
-    return (parse_schema if kind == "schema" else parse_profile)(source)
+
+def _parse_sources(jobs: list[tuple[str, SourceFile]]) -> list[tuple]:
+    """(model or None, diagnostics) for each (kind, source): from the user's cache where it holds
+    the same text at the same displayed path, else parsed (a large package over two processes)."""
+    from appkit.package.user_cache import MISSING, recall
+    from appkit.workers import fork_map
+
+    results = [recall(kind, _cache_key(source)) for kind, source in jobs]
+    missing = [i for i, r in enumerate(results) if r is MISSING]
+    if missing:
+        texts = [len(jobs[i][1].text) for i in missing]
+        parsed = fork_map(_parse_and_remember, [jobs[i] for i in missing], texts, _FORK_FROM_BYTES)
+        for i, value in zip(missing, parsed):
+            results[i] = value
+    return results
+
+
+def _cache_key(source: SourceFile) -> str:
+    return f"{source.path}\0{source.text}"
+
+
+def _parse_and_remember(job: tuple[str, SourceFile]) -> tuple:
+    from appkit.package.sdparse import parse_profile, parse_schema
+    from appkit.package.user_cache import remember
+
+    kind, source = job
+    result = (parse_schema if kind == "schema" else parse_profile)(source)
+    remember(kind, _cache_key(source), result)
+    return result
 
 
 def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):
@@ -174,21 +199,34 @@ def _load_schemas(root: Path, schema_dirs: list[Path], diags: list[Diagnostic],
         if not sd_files:
             diags.append(Diagnostic(AK012, f"{display_path(directory)} holds no .sd schema file",
                                     Span(display_path(directory), 1, 1), hint="add a schema NAME.sd"))
+        jobs: list[tuple[str, SourceFile]] = []
         for path in sd_files:
-            schema = parse_schema_file(path, diags, sources)
-            if schema is not None:
-                schemas.append(schema)
-            else:
+            source = _read(path, diags)
+            if source is None:
                 unparsed.append(path.stem)
+                continue
+            sources[source.path] = source
+            jobs.append(("schema", source))
+        profile_schema: dict[str, str] = {}  # a .profile file's displayed path -> its schema
         for path in _files_under(directory, root, diags):
             if path.suffix == ".profile" and path.parent != directory:
-                schema_name = path.relative_to(directory).parts[0]
-                profile = parse_profile_file(path, diags, sources)
-                if profile is not None:
-                    profiles.append(ProfileFile(schema_name, profile))
+                source = _read(path, diags)
+                if source is not None:
+                    sources[source.path] = source
+                    jobs.append(("profile", source))
+                    profile_schema[source.path] = path.relative_to(directory).parts[0]
             elif path.suffix in (".expression", ".expr"):
                 source = _read(path, diags)
                 if source is not None:
                     expressions[source.path] = source
                     sources[source.path] = source
+        for (kind, source), (model, found) in zip(jobs, _parse_sources(jobs)):
+            diags.extend(found)
+            if kind == "profile":
+                if model is not None:
+                    profiles.append(ProfileFile(profile_schema[source.path], model))
+            elif model is not None:
+                schemas.append(model)
+            else:
+                unparsed.append(PurePath(source.path).stem)
     return schemas, profiles, expressions, unparsed

@@ -55,22 +55,40 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
+MISSING = object()
+
+
 def cached(kind: str, key_text: str, compute: Callable[[], Any]) -> Any:
     """`compute()`, or its earlier result for the same kind, key text and appkit code."""
+    value = recall(kind, key_text)
+    if value is MISSING:
+        value = compute()
+        remember(kind, key_text, value)
+    return value
+
+
+def recall(kind: str, key_text: str) -> Any:
+    """The result kept for this kind and key text by this appkit code, or MISSING."""
     if os.environ.get("APPKIT_NO_PARSE_CACHE"):
-        return compute()
-    key = hashlib.sha256(f"{kind}\0{code_fingerprint()}\0".encode() + key_text.encode("utf-8", "surrogatepass"))
-    paths = cache_paths(f"{kind}-{key.hexdigest()[:32]}.pickle")
-    for path in paths:
+        return MISSING
+    for path in _entry_paths(kind, key_text):
         if path.is_file() and trusted(path):
             try:
                 with open(path, "rb") as f:
                     return pickle.load(f)
-            except Exception:  # stale or corrupt: computed again below
+            except Exception:  # stale or corrupt: computed again by the caller
                 pass
-    value = compute()
-    _save(paths, value)
-    return value
+    return MISSING
+
+
+def remember(kind: str, key_text: str, value: Any) -> None:
+    if not os.environ.get("APPKIT_NO_PARSE_CACHE"):
+        _save(_entry_paths(kind, key_text), value)
+
+
+def _entry_paths(kind: str, key_text: str) -> list[Path]:
+    key = hashlib.sha256(f"{kind}\0{code_fingerprint()}\0".encode() + key_text.encode("utf-8", "surrogatepass"))
+    return cache_paths(f"{kind}-{key.hexdigest()[:32]}.pickle")
 
 
 def _save(paths: list[Path], value: Any) -> None:

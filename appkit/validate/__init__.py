@@ -10,25 +10,38 @@ from __future__ import annotations
 from appkit.diagnostics import Diagnostic
 from appkit.package.app import ApplicationPackage
 
+# Below this many rank profiles, a second process costs more than it saves.
+_FORK_FROM_PROFILES = 300
+
 
 def validate_package(package: ApplicationPackage, use_cache: bool = True) -> list[Diagnostic]:
     from appkit.validate.expressions import parse_package_expressions
     from appkit.validate.fields import check_fields, check_services_and_schemas, index_schemas
     from appkit.validate.models import ModelResolver
     from appkit.validate.ranking import check_constants
+    from appkit.workers import fork_map
 
     parsed, diagnostics = parse_package_expressions(package)
     indexes = index_schemas(package)
     diagnostics += check_services_and_schemas(package, indexes)
     diagnostics += check_fields(package, indexes)
     resolver = ModelResolver(package, use_cache)
-    for schema in package.schemas:
-        diagnostics += check_constants(package, schema.constants)
-        resolved, found = resolved_profiles(package, schema)
-        diagnostics += found
+    weights = [len(s.rank_profiles) + 1 for s in package.schemas]
+    if sum(weights) >= _FORK_FROM_PROFILES:
+        resolver.preload()  # each model imported once, before the work is shared
+
+    def check_schema(schema) -> tuple[list[Diagnostic], dict]:
+        found = check_constants(package, schema.constants)
+        resolved, problems = resolved_profiles(package, schema)
+        found += problems
         for profile in resolved.values():
-            diagnostics += check_constants(package, profile.profile.constants)
-            diagnostics += _check_profile(package, profile, indexes[schema.name], parsed, resolver)
+            found += check_constants(package, profile.profile.constants)
+            found += _check_profile(package, profile, indexes[schema.name], parsed, resolver)
+        return found, resolver.uses()
+
+    for found, uses in fork_map(check_schema, package.schemas, weights, _FORK_FROM_PROFILES):
+        diagnostics += found
+        resolver.adopt(uses)
     resolver.import_unused()  # Vespa imports every model under models/: a broken one fails the deploy
     diagnostics += resolver.diagnostics
     return diagnostics

@@ -153,21 +153,49 @@ def _holds_nodes(values: tuple) -> bool:
     return False
 
 
-def parse_package_expressions(package: ApplicationPackage) -> tuple[dict[Any, Any], list[Diagnostic]]:
+class ParsedExpressions:
+    """Every ExpressionText of a package → its IR, placed where its text is, made on first use.
+
+    Syntax errors are found up front (each distinct text is parsed once, or comes from the user's
+    cache); placing a tree's spans is most of the remaining cost and is left to whoever looks the
+    expression up, so work split over processes (validating schemas) splits this too.
+    """
+
+    def __init__(self, package: ApplicationPackage):
+        self.diagnostics: list[Diagnostic] = []
+        self._sources: dict[Any, tuple[str, Span]] = {}
+        self._placed: dict[Any, Any] = {}
+        resolved = [(e, *_resolve_file_reference(package, e)) for e in _expression_texts(package)]
+        _remember([text for _, text, _, problem in resolved if problem is None])
+        for expression_text, text, origin, problem in resolved:
+            if problem is not None:
+                self.diagnostics.append(problem)
+            elif text in _PARSED:
+                self._sources[expression_text] = (text, origin)
+            else:  # a syntax error: parsed where it is, for messages at the right place
+                expr, found = parse_expression_source(text, origin)
+                self.diagnostics.extend(found)
+                if expr is not None:
+                    self._placed[expression_text] = expr
+
+    def __contains__(self, expression_text: Any) -> bool:
+        return expression_text in self._sources or expression_text in self._placed
+
+    def __getitem__(self, expression_text: Any) -> Any:
+        expr = self._placed.get(expression_text)
+        if expr is None:
+            text, origin = self._sources[expression_text]
+            expr = self._placed[expression_text] = parse_expression_source(text, origin)[0]
+        return expr
+
+    def get(self, expression_text: Any, default: Any = None) -> Any:
+        return self[expression_text] if expression_text in self else default
+
+
+def parse_package_expressions(package: ApplicationPackage) -> tuple[ParsedExpressions, list[Diagnostic]]:
     """Every ExpressionText in the package → its IR (keyed by the ExpressionText), plus syntax errors."""
-    parsed: dict[Any, Any] = {}
-    diagnostics: list[Diagnostic] = []
-    resolved = [(e, *_resolve_file_reference(package, e)) for e in _expression_texts(package)]
-    _remember([text for _, text, _, problem in resolved if problem is None])
-    for expression_text, text, origin, problem in resolved:
-        if problem is not None:
-            diagnostics.append(problem)
-            continue
-        expr, found = parse_expression_source(text, origin)
-        diagnostics.extend(found)
-        if expr is not None:
-            parsed[expression_text] = expr
-    return parsed, diagnostics
+    parsed = ParsedExpressions(package)
+    return parsed, list(parsed.diagnostics)
 
 
 def _resolve_file_reference(package: ApplicationPackage, expression_text: Any):

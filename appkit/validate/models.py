@@ -59,30 +59,50 @@ class ModelResolver:
         self.package = package
         self.use_cache = use_cache
         self._interfaces: dict[str, ModelInterface] = {}
+        self._used: dict[str, list[Diagnostic]] = {}  # model → its problems, reported once it is used
         self.diagnostics: list[Diagnostic] = []
+
+    def _load(self, source) -> ModelInterface:
+        iface = self._interfaces.get(source.name)
+        if iface is None:
+            from appkit.validate.model_cache import load_interface
+
+            iface = self._interfaces[source.name] = load_interface(source, self.package.root, self.use_cache)
+        return iface
+
+    def preload(self) -> None:
+        """Load every model under models/ now (before validation is shared over processes, so each
+        is imported once, here)."""
+        for source in self.package.models:
+            self._load(source)
 
     def interface(self, path_arg: str) -> ModelInterface | None:
         source = find_model_source(self.package, path_arg)
         if source is None:
             return None
-        if source.name not in self._interfaces:
-            from appkit.validate.model_cache import load_interface
+        iface = self._load(source)
+        if source.name not in self._used:
+            self.adopt({source.name: [_displayed(d, self.package.root) for d in iface.diagnostics]})
+        return iface
 
-            iface = load_interface(source, self.package.root, self.use_cache)
-            self._interfaces[source.name] = iface
-            self.diagnostics.extend(_displayed(d, self.package.root) for d in iface.diagnostics)
-        return self._interfaces[source.name]
+    def uses(self) -> dict[str, list[Diagnostic]]:
+        """The models used so far with their problems, for `adopt` in another process."""
+        return dict(self._used)
+
+    def adopt(self, uses: dict[str, list[Diagnostic]]) -> None:
+        """Count models as used, with their problems (each model's reported once)."""
+        for name, problems in uses.items():
+            if name not in self._used:
+                self._used[name] = problems
+                self.diagnostics.extend(problems)
 
     def import_unused(self) -> None:
         """Models no feature refers to are imported too (from the cache when unchanged), because a
         Vespa deployment imports every model under models/ and fails on one it cannot read."""
-        from appkit.validate.model_cache import load_interface
-
         for source in self.package.models:
-            if source.name in self._interfaces:
+            if source.name in self._used:
                 continue
-            iface = load_interface(source, self.package.root, self.use_cache)
-            self._interfaces[source.name] = iface
+            iface = self._load(source)
             self.diagnostics.extend(_displayed(d, self.package.root) for d in iface.diagnostics
                                     if d.level.value == "error" and _is_read_problem(d))
 
