@@ -23,6 +23,9 @@ AK384 = rule("AK384", "query(x) is not declared", Severity.WARNING,
 AK385 = rule("AK385", "phase expression gives a tensor, not a number",
              example="first-phase { expression: attribute(embedding) * query(q) }",
              fix="reduce it to a number: sum(attribute(embedding) * query(q))")
+AK389 = rule("AK389", "unknown function or rank feature",
+             example="first-phase { expression: nativRank(title) }",
+             fix="correct the name (nativeRank), or define the function in the profile")
 AK386 = rule("AK386", "constant file is missing",
              example="constant W { file: constants/W.json type: tensor(x[3]) } with no such file",
              fix="add the file to the package, or correct the path")
@@ -143,8 +146,13 @@ def _span(expr: ir.Node, fallback: Span) -> Span:
 
 def _reference_rules(expr: ir.Expr, profile: ResolvedProfile, index: SchemaIndex, declared_queries: set[str],
                      where: Span) -> list[Diagnostic]:
+    from appkit.validate.rank_features import KNOWN_FEATURES
+
     out: list[Diagnostic] = []
     for node in ir.features_of(expr):
+        if node.name not in KNOWN_FEATURES and node.name not in profile.functions:
+            out.append(_unknown_feature(node, profile, where))
+            continue
         if len(node.args) != 1 or node.output is not None and node.name != "attribute":
             continue
         arg = node.args[0]
@@ -168,6 +176,19 @@ def _reference_rules(expr: ir.Expr, profile: ResolvedProfile, index: SchemaIndex
                                   hint=f"declare it in the profile: inputs {{ query({name}) double }} "
                                        f"(or a tensor type such as tensor<float>(x[16]))", severity=severity))
     return out
+
+
+def _unknown_feature(node: ir.Feature, profile: ResolvedProfile, where: Span) -> Diagnostic:
+    import difflib
+
+    from appkit.validate.rank_features import BACKEND_FEATURES
+
+    near = difflib.get_close_matches(node.name, sorted(set(profile.functions) | BACKEND_FEATURES), n=1, cutoff=0.75)
+    params = ", ".join(f"x{i}" for i in range(len(node.args))) if node.args else ""
+    hint = (f"did you mean '{near[0]}'?" if near else
+            f"define it in the profile: function {node.name}({params}) {{ expression: ... }}")
+    return Diagnostic(AK389, f"'{node.name}' is neither a function of rank profile '{profile.name}' nor a Vespa "
+                      "rank feature", _span(node, where), hint=hint)
 
 
 def check_constants(package: ApplicationPackage, decls: Iterable[Any]) -> list[Diagnostic]:
