@@ -7,6 +7,7 @@ layout stay as the user wrote them.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from appkit.expr import ir
@@ -28,11 +29,16 @@ def lowered_package_entries(package: ApplicationPackage, replacements: dict[Any,
     from appkit.bundle.write import directory_entries
     from appkit.expr.printer import print_expression
 
-    tf_dirs = {f"{s.relative_to(package.root)}/" for s in package.models if s.format == "tensorflow"}
+    # Vespa 8 cannot use TensorFlow models, and a model appkit lowered lives on in the generated
+    # functions and constants: neither is shipped again, unless an onnx-model declaration (which
+    # Vespa runs in ONNX Runtime) reads the file.
+    declared = {PurePosixPath(d.file).as_posix() for d in _onnx_declarations(package) if d.file}
+    left_out = [s.relative_to(package.root) for s in package.models
+                if (s.format == "tensorflow" or s.name in models.imported) and s.relative_to(package.root) not in declared]
     entries: dict[str, bytes] = {}
     for rel, data in directory_entries(package.root).items():
-        if any(rel.startswith(d) for d in tf_dirs):
-            continue  # Vespa 8 cannot use TensorFlow models; their content is in the generated functions
+        if any(rel == m or rel.startswith(m + "/") for m in left_out):
+            continue
         entries[PREFIX + rel] = data
     by_file: dict[str, list[tuple[Any, ir.Expr]]] = {}
     for text, expr in replacements.items():
@@ -50,6 +56,16 @@ def lowered_package_entries(package: ApplicationPackage, replacements: dict[Any,
         rel = _package_relative(package, source.path)
         entries[PREFIX + rel] = text.encode()
     return entries
+
+
+def _onnx_declarations(package: ApplicationPackage):
+    profiles = [p for s in package.schemas for p in s.rank_profiles] + [pf.profile for pf in package.profile_files]
+    for schema in package.schemas:
+        yield from schema.onnx_models
+    while profiles:
+        profile = profiles.pop()
+        yield from profile.onnx_models
+        profiles.extend(profile.profiles)
 
 
 def _package_relative(package: ApplicationPackage, display: str) -> str:

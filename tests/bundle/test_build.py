@@ -165,6 +165,18 @@ def test_onnx_model_declarations_evaluate_like_onnxruntime(tmp_path: Path):
     assert "onnx(scorer)" not in compiled["phases"]["first-phase"]["expression"]  # appkit evaluates it
     lowered_sd = (out / "vespa" / "schemas" / "item.sd").read_text()
     assert "sum(onnx(scorer).relevance)" in lowered_sd  # Vespa runs the declared model in ONNX Runtime
+    assert (out / "vespa" / "models" / "scorer.onnx").is_file()  # ... so its file is shipped
+
+
+def test_a_model_lowered_to_expressions_is_not_shipped_again(tmp_path: Path):
+    app = CASES / "valid" / "with_onnx_model"  # onnx_vespa("scorer.onnx"), no onnx-model declaration
+    out = tmp_path / "bundle"
+    assert main(["deploy", str(app), "--bundle-only", "-o", str(out)]) == 0
+    lowered = out / "vespa"
+    assert not (lowered / "models" / "scorer.onnx").exists()
+    sd = (lowered / "schemas" / "item.sd").read_text()
+    assert "onnx_vespa(" not in sd and "constant scorer_W {" in sd  # its weights are constants now
+    assert main(["validate", str(lowered), "--strict"]) == 0
 
 
 @pytest.mark.parametrize("runtime", [True, False], ids=["onnxruntime", "converted"])
