@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from appkit.expr import compile as compile_module
+from appkit.expr import program as program_module
 from appkit.expr.compile import compile_expression
 from appkit.expr.evaluate import EvalContext, evaluate
 from appkit.expr.parse import parse_expression
@@ -146,6 +147,7 @@ def test_no_loop_per_document_and_constants_folded_once(monkeypatch: pytest.Monk
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("the reference evaluator ran again")
     monkeypatch.setattr(compile_module, "evaluate", forbidden)
+    monkeypatch.setattr(program_module, "evaluate", forbidden)
     again = plan.evaluate(batch, constants)  # same constants: the folded values are reused
     np.testing.assert_array_equal(first, again)
 
