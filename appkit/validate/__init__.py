@@ -22,6 +22,7 @@ def validate_package(package: ApplicationPackage, use_cache: bool = True) -> lis
     from appkit.workers import fork_map
 
     parsed, diagnostics = parse_package_expressions(package)
+    unplaced = parsed.unplaced()
     indexes = index_schemas(package)
     diagnostics += check_services_and_schemas(package, indexes)
     diagnostics += check_fields(package, indexes)
@@ -36,7 +37,10 @@ def validate_package(package: ApplicationPackage, use_cache: bool = True) -> lis
         found += problems
         for profile in resolved.values():
             found += check_constants(package, profile.profile.constants)
-            found += _check_profile(package, profile, indexes[schema.name], parsed, resolver)
+            problems = _check_profile(package, profile, indexes[schema.name], unplaced, resolver)
+            if problems:  # found on trees placed at 1:1: again where the expressions are, for the places
+                problems = _check_profile(package, profile, indexes[schema.name], parsed, resolver)
+            found += problems
         return found, resolver.uses()
 
     for found, uses in fork_map(check_schema, package.schemas, weights, _FORK_FROM_PROFILES):

@@ -191,6 +191,30 @@ class ParsedExpressions:
     def get(self, expression_text: Any, default: Any = None) -> Any:
         return self[expression_text] if expression_text in self else default
 
+    def unplaced(self) -> "UnplacedExpressions":
+        return UnplacedExpressions(self)
+
+
+class UnplacedExpressions:
+    """The same expressions as trees shared by every place their text occurs, with spans from 1:1.
+
+    Checks give the same verdicts on these as on placed trees, at no placing cost; only the places in
+    their diagnostics are wrong, so a check that finds anything is run again on placed trees.
+    """
+
+    def __init__(self, parsed: ParsedExpressions):
+        self._parsed = parsed
+
+    def __contains__(self, expression_text: Any) -> bool:
+        return expression_text in self._parsed
+
+    def __getitem__(self, expression_text: Any) -> Any:
+        source = self._parsed._sources.get(expression_text)
+        return _PARSED[source[0]] if source is not None else self._parsed[expression_text]
+
+    def get(self, expression_text: Any, default: Any = None) -> Any:
+        return self[expression_text] if expression_text in self else default
+
 
 def parse_package_expressions(package: ApplicationPackage) -> tuple[ParsedExpressions, list[Diagnostic]]:
     """Every ExpressionText in the package → its IR (keyed by the ExpressionText), plus syntax errors."""

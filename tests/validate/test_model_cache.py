@@ -17,7 +17,7 @@ CASE = Path(__file__).resolve().parent.parent / "cases" / "valid" / "with_onnx_m
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
     dest = tmp_path / "pkg"
-    shutil.copytree(CASE, dest)
+    shutil.copytree(CASE, dest, ignore=shutil.ignore_patterns(".appkit"))  # a cache left by a manual run
     return dest
 
 
