@@ -82,6 +82,8 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
     context = TypeContext(features=features, functions=functions)
     context_key = (tuple(sorted(features.items())),
                    tuple(sorted((n, tuple(f.params), f.expression.text) for n, f in profile.functions.items())))
+    # a number per distinct context: hashed once here, not again with every expression's key
+    context_key = _CONTEXTS.setdefault(context_key, len(_CONTEXTS))
     declared_queries = set(profile.inputs) | set(query_features)
     for what, text, expr in profile_expressions(profile, parsed):
         out.extend(_reference_rules(expr, profile, index, declared_queries, text.span))
@@ -103,6 +105,7 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
 # on its text, the feature types and the function definitions, and profiles of one layout repeat
 # across schemas. Only results without diagnostics are kept (diagnostics carry their own place).
 _TYPED: dict[tuple[str, Any], TensorType | None] = {}
+_CONTEXTS: dict[Any, int] = {}
 
 
 def _typed(expr: ir.Expr, text: ExpressionText, context: Any, context_key: Any):
