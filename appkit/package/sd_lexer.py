@@ -85,6 +85,9 @@ class SchemaTokenizer:
         punctuation = {p: keywords[p] for p in _PUNCTUATION if p in keywords}
         self.two_char = {p: kind for p, kind in punctuation.items() if len(p) == 2}
         self.one_char = {p: kind for p, kind in punctuation.items() if len(p) == 1}
+        # marks that start no longer token (no word, number, string or two-character mark)
+        self.lone_punctuation = {p: kind for p, kind in self.one_char.items()
+                                 if p not in "-.$[+" and not any(q.startswith(p) for q in self.two_char)}
         self.word_keywords = frozenset(name for value, name in keywords.items() if value[:1].isalpha())
 
     def tokens(self, text: str, acceptable: Callable[[], Collection[str]] | None = None) -> Iterator[Token]:
@@ -98,6 +101,7 @@ class SchemaTokenizer:
         new = Token._future_new
         space = _SPACE.match
         word_keywords = self.word_keywords
+        lone = self.lone_punctuation
         pos, line, line_start, n = 0, 1, 0, len(text)
         scanned: str | None = None  # the kind of the last token scanned, newlines included
         given: str | None = None  # the type of the last token given to the parser
@@ -116,7 +120,11 @@ class SchemaTokenizer:
                 line_start = pos
                 scanned = "_NL"
                 continue
-            kind, end = self._match(text, pos, scanned)
+            kind = lone.get(text[pos])
+            if kind is not None:
+                end = pos + 1
+            else:
+                kind, end = self._match(text, pos, scanned)
             if newline is not None:
                 if kind != "LBRACE":
                     at, at_line, at_column = newline
