@@ -148,6 +148,8 @@ def load_package(root: Path) -> tuple[ApplicationPackage, list[Diagnostic]]:
         services, found = parse_services(services_path, display_path(services_path))
         diags.extend(found)
         _remember(services_path, sources)
+        for included in services.included if services is not None else ():
+            sources[included.path] = included
     for name in XML_TOLERATED:
         p = root / name
         if p.is_file():

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from appkit.diagnostics import Diagnostic, Severity, rule
 from appkit.package.xmlsafe import XmlDocument, local_name, parse_xml
-from appkit.source import Span
+from appkit.source import SourceFile, Span
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -120,6 +120,7 @@ class Services:
     path: str
     uses_variants: bool = False  # deploy:/preprocess: present; the model is the default zone's
     hostaliases: tuple[HostAlias, ...] = ()  # every hostalias= in the file (admin, clusters, nodes)
+    included: tuple[SourceFile, ...] = ()  # files merged in by preprocess:include
 
     def document_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.type for c in self.content_clusters for d in c.documents))
@@ -221,7 +222,9 @@ def checked_tree(doc: XmlDocument, schema: str, package_root: Path | None) -> tu
 
     if not variants.uses_preprocessing(doc.root):
         return doc.tree, check_structure(doc, doc.tree, schema)
-    found = variants.check_names(doc) + variants.consistency_warnings(doc)
+    found = variants.check_names(doc)
+    doc, merged = variants.expand_includes(doc, package_root)  # spans still resolve: doc.included is shared
+    found += merged + variants.consistency_warnings(doc)
     seen: set[tuple[str, int, int, str]] = set()
     default_tree = None
     for index, zone in enumerate(variants.zones_of(doc.root)):
@@ -255,7 +258,7 @@ def build_model(doc: XmlDocument, tree: Any) -> Services | None:
     aliases = tuple(HostAlias(e.get("hostalias"), doc.span(e, "hostalias"))
                     for e in root.iter() if isinstance(e.tag, str) and e.get("hostalias") is not None)
     return Services(root.get("version"), containers, contents, doc.span(root), doc.source.path,
-                    uses_preprocessing(doc.root), aliases)
+                    uses_preprocessing(doc.root), aliases, tuple(doc.included.values()))
 
 
 def _children(element: Any, name: str) -> list[Any]:

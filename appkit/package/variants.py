@@ -1,8 +1,8 @@
 """Vespa's XML preprocessing for services.xml and hosts.xml: deploy: variants and preprocess: properties.
 
 Follows Vespa's OverrideProcessor (one variant kept per zone: the most specific match) and
-PropertiesProcessor (${key} replaced). preprocess:include is not expanded: the element is dropped,
-and a required file that does not exist is reported.
+PropertiesProcessor (${key} replaced), after IncludeProcessor (preprocess:include files merged in,
+each element still reported at its own file and line).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from lxml import etree
 
 from appkit.diagnostics import Diagnostic, Severity, rule
 from appkit.package.xmlsafe import XmlDocument, local_name
+from appkit.source import SourceFile, Span
 
 AK120 = rule("AK120", "unknown deploy: or preprocess: name",
              example='<nodes deploy:enviroment="prod" count="2"/>',
@@ -25,9 +26,15 @@ AK120 = rule("AK120", "unknown deploy: or preprocess: name",
 AK121 = rule("AK121", "deploy variant not within its parent's variants", Severity.WARNING,
              example='<container deploy:environment="prod">\n  <nodes deploy:environment="dev" count="1"/>',
              fix="a nested variant may only narrow its parent's: use a subset of the parent's values")
-AK122 = rule("AK122", "preprocess:include names a file that does not exist", Severity.WARNING,
+AK122 = rule("AK122", "preprocess:include names a file that does not exist",
              example='<preprocess:include file="jdisc.xml"/> with no jdisc.xml in the package',
              fix="add the file, correct the path, or mark the include required=\"false\"")
+AK127 = rule("AK127", "preprocess:include names a file outside the package",
+             example='<preprocess:include file="../../etc/passwd"/>',
+             fix="include a file inside the application package, by a path relative to the including file")
+AK128 = rule("AK128", "preprocess:include files include each other",
+             example="a.xml includes b.xml, which includes a.xml",
+             fix="remove the include that closes the cycle")
 AK123 = rule("AK123", "${property} used but not defined", Severity.WARNING,
              example='<server port="${qrs.port}"/> with no <qrs.port> in <preprocess:properties>',
              fix="define the property in <preprocess:properties>")
@@ -137,27 +144,103 @@ def check_names(doc: XmlDocument) -> list[Diagnostic]:
 
 
 def preprocess(doc: XmlDocument, zone: Zone, package_root: Path | None) -> tuple[Any, list[Diagnostic]]:
-    """A copy of the document as Vespa would see it when deployed to `zone`."""
+    """A copy of the document as Vespa would see it when deployed to `zone` (includes already
+    merged in by `expand_includes`)."""
     tree = copy.deepcopy(doc.tree)
     root = tree.getroot()
-    found = _drop_includes(doc, root, package_root)
+    for element in list(root.iter(f"{{{PREPROCESS_NS}}}include")):  # a file checked on its own
+        element.getparent().remove(element)
     select_variants(root, zone)
-    found.extend(_apply_properties(doc, root))
+    found = _apply_properties(doc, root)
     _strip(root)
     return tree, found
 
 
-def _drop_includes(doc: XmlDocument, root: Any, package_root: Path | None) -> list[Diagnostic]:
-    found = []
-    for element in list(root.iter(f"{{{PREPROCESS_NS}}}include")):
-        name = element.get("file")
-        required = (element.get("required") or "true").strip().lower() != "false"
-        if name and required and package_root is not None and not (package_root / name).exists():
-            found.append(Diagnostic(AK122, f"<preprocess:include> names '{name}', which is not in the package",
-                                    doc.span(element, "file"),
-                                    hint=f"add {name} to the package, or add required=\"false\""))
-        element.getparent().remove(element)
-    return found
+# ---------------------------------------------------------------- includes (Vespa's IncludeProcessor)
+
+MAX_INCLUDE_DEPTH = 16
+
+
+def expand_includes(doc: XmlDocument, package_root: Path | None) -> tuple[XmlDocument, list[Diagnostic]]:
+    """The document with every preprocess:include merged in, as Vespa's IncludeProcessor does: the
+    included file's content is read as children of the including element and appended to it, after
+    its own includes (relative to its folder) are merged in. Files merged in are recorded in
+    `doc.included`, so that their elements are reported at their own file and line."""
+    if package_root is None or not any(True for _ in doc.root.iter(f"{{{PREPROCESS_NS}}}include")):
+        return doc, []
+    tree = copy.deepcopy(doc.tree)
+    expanded = XmlDocument(tree, doc.source, doc.included)
+    found: list[Diagnostic] = []
+    _Includes(expanded, Path(package_root), found).merge(tree.getroot(), Path(package_root), ())
+    return expanded, found
+
+
+class _Includes:
+    def __init__(self, doc: XmlDocument, root: Path, found: list[Diagnostic]):
+        self.doc, self.root, self.found = doc, root, found
+
+    def merge(self, element: Any, folder: Path, chain: tuple[Path, ...]) -> None:
+        while True:
+            include = next(element.iter(f"{{{PREPROCESS_NS}}}include"), None)
+            if include is None:
+                return
+            parent = include.getparent()
+            children = self._read(include, parent, folder, chain)
+            for child in children:
+                parent.append(child)
+            parent.remove(include)
+
+    def _read(self, include: Any, parent: Any, folder: Path, chain: tuple[Path, ...]) -> list[Any]:
+        from appkit.package.app import display_path
+        from appkit.package.xmlsafe import SOURCE_MARK, parse_xml_bytes, read_source
+
+        name = include.get("file") or ""
+        required = (include.get("required") or "true").strip().lower() != "false"
+        where = self.doc.span(include, "file")
+        path = folder / name
+        try:
+            resolved = path.resolve()
+            resolved.relative_to(self.root.resolve())
+        except (OSError, ValueError):
+            self.found.append(Diagnostic(AK127, f"<preprocess:include> names '{name}', which is outside the "
+                                         "application package; it is not read", where,
+                                         hint="include a file inside the package, relative to the including file"))
+            return []
+        if not name or not path.is_file():
+            if required:
+                self.found.append(Diagnostic(AK122, f"<preprocess:include> names '{name}', which is not in the "
+                                             "package", where,
+                                             hint=f"add {name or 'the file'} to the package, or add required=\"false\""))
+            return []
+        if resolved in chain or len(chain) >= MAX_INCLUDE_DEPTH:
+            self.found.append(Diagnostic(AK128, f"<preprocess:include> of '{name}' closes a cycle of includes "
+                                         f"({' -> '.join(p.name for p in (*chain, resolved))})", where,
+                                         hint="remove this include"))
+            return []
+        shown = display_path(path)
+        data, source, problems = read_source(path, shown)
+        self.found.extend(problems)
+        if data is None or source is None:
+            return []
+        # Vespa reads the file as the content of an element named like the including one
+        tag = parent.prefix + ":" + etree.QName(parent).localname if parent.prefix else etree.QName(parent).localname
+        start = f"<{tag} xmlns:deploy='{DEPLOY_NS}' xmlns:preprocess='{PREPROCESS_NS}'>"
+        wrapped = SourceFile(shown, start + source.text + f"</{tag}>")
+        fragment, problems = parse_xml_bytes(wrapped.text.encode("utf-8"), wrapped)
+        for d in problems:  # placed in the file itself: the wrapper sits before its first line
+            span = d.span
+            if span is not None and span.line == 1:
+                span = Span(span.path, 1, max(span.column - len(start), 1))
+            self.found.append(Diagnostic(d.code, d.message, span, d.hint, d.severity))
+        if fragment is None:
+            return []
+        self.doc.included[shown] = source
+        merged = fragment.root
+        self.merge(merged, path.parent, (*chain, resolved))
+        children = [c for c in merged if isinstance(c.tag, str)]
+        for child in children:
+            child.insert(0, etree.ProcessingInstruction(SOURCE_MARK, shown))
+        return children
 
 
 # ---------------------------------------------------------------- overrides (Vespa's OverrideProcessor)

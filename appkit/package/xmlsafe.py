@@ -7,7 +7,7 @@ document, and the parser itself is configured so that nothing is expanded or fet
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -66,19 +66,36 @@ def hardened_parser(refused: list[str] | None = None) -> etree.XMLParser:
     return parser
 
 
+# Elements merged in from a preprocess:include file carry, as their first child, a processing
+# instruction naming that file (validation and the model ignore processing instructions).
+SOURCE_MARK = "appkit-source"
+
+
 @dataclass(frozen=True)
 class XmlDocument:
     """A parsed XML file with its text, so that elements and attributes can be given exact spans."""
 
     tree: Any  # lxml.etree._ElementTree
     source: SourceFile
+    included: dict[str, SourceFile] = field(default_factory=dict)  # files merged in, by displayed path
 
     @property
     def root(self) -> Any:
         return self.tree.getroot()
 
     def span(self, element: Any, attribute: str | None = None) -> Span:
-        return element_span(self.source, element, attribute)
+        return element_span(self.source_of(element), element, attribute)
+
+    def source_of(self, element: Any) -> SourceFile:
+        """The file an element was written in: this one, or the included file it came from."""
+        if self.included:
+            node = element
+            while node is not None:
+                first = node[0] if len(node) else None
+                if first is not None and first.tag is etree.PI and first.target == SOURCE_MARK:
+                    return self.included.get(first.text or "", self.source)
+                node = node.getparent()
+        return self.source
 
 
 def read_source(path: Path, display_path: str) -> tuple[bytes | None, SourceFile | None, list[Diagnostic]]:

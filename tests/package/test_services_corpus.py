@@ -31,6 +31,21 @@ VESPA_ACCEPTS_AFTER_OVERRIDES = {
 }
 
 
+# Files whose preprocess:include Vespa's IncludeProcessor cannot follow. The index judges the XML
+# schema only; preprocessing fails these in Vespa (its own tests expect that for the three
+# multienvapp_fail* packages), and appkit reports the include instead.
+INCLUDE_FAILS = {
+    "vespa/config-application-package/src/test/resources/multienvapp_fail_parent/services.xml":
+        ("AK127", "includes ../multienvapp/services.xml, outside the package"),
+    "vespa/config-application-package/src/test/resources/multienvapp_fail_parent2/services.xml":
+        ("AK127", "includes /absolute/path"),
+    "vespa/config-application-package/src/test/resources/multienvapp_failrequired/services.xml":
+        ("AK122", "a required include of doesnotexist.xml"),
+    "vespa/configserver/src/main/resources/configserver-app/services.xml":
+        ("AK122", "includes model-integration.xml, which the corpus does not hold"),
+}
+
+
 def _rows() -> list[list[str]]:
     index = shared_path("corpus", "INDEX.tsv")
     with open(index, newline="") as f:
@@ -53,6 +68,12 @@ def test_corpus_xml_verdicts():
     for row in rows:
         verdict = row[5]
         errors = [d for d in _check(row) if d.level is Severity.ERROR]
+        if row[0] in INCLUDE_FAILS:
+            code, why = INCLUDE_FAILS[row[0]]
+            if [d.code for d in errors] != [code]:
+                wrong.append(f"{row[0]}: expected only {code} ({why}), got {[str(d) for d in errors][:2]}")
+            counts["include Vespa cannot follow: reported"] += [d.code for d in errors] == [code]
+            continue
         if verdict in VALID:
             if errors and row[0] not in VESPA_ACCEPTS_AFTER_OVERRIDES:
                 wrong.append(f"{row[0]} ({verdict}) rejected: {errors[0]}")

@@ -108,9 +108,65 @@ def test_preprocess_include(tmp_path):
   <container id="c" version="1.0"/>
 </services>"""
     _, diags = parse_services(_write(tmp_path, text), "services.xml")
-    assert [(d.code, d.span.line, d.level) for d in diags] == [("AK122", 2, Severity.WARNING)]
-    (tmp_path / "jdisc.xml").write_text("<container version='1.0'/>")
-    assert parse_services(tmp_path / "services.xml", "services.xml")[1] == []
+    # Vespa's IncludeProcessor fails the deployment on a required file that is missing
+    assert [(d.code, d.span.line, d.level) for d in diags] == [("AK122", 2, Severity.ERROR)]
+    (tmp_path / "jdisc.xml").write_text("<container id='search' version='1.0'/>")
+    services, diags = parse_services(tmp_path / "services.xml", "services.xml")
+    assert diags == []
+    assert [c.id for c in services.containers] == ["c", "search"]  # appended, as Vespa does
+
+
+INCLUDING = """<services version="1.0" xmlns:preprocess="properties">
+  <container id="default" version="1.0">
+    <search/>
+  </container>
+  <content id="main" version="1.0">
+    <redundancy>1</redundancy>
+    <preprocess:include file="content/documents.xml"/>
+    <nodes count="1"/>
+  </content>
+</services>"""
+
+
+def test_included_content_is_merged_and_reported_at_its_own_file_and_line(tmp_path):
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "documents.xml").write_text(
+        "<!-- the documents of main -->\n<documents>\n  <document type='music' mode='index'/>\n"
+        "  <preprocess:include file='more.xml'/>\n</documents>\n")
+    (tmp_path / "content" / "more.xml").write_text("\n\n<document type='album' mode='index'/>\n")
+    services, diags = parse_services(_write(tmp_path, INCLUDING), "services.xml")
+    assert diags == []
+    (content,) = services.content_clusters
+    assert [(d.type, d.span.path.rsplit("/", 1)[-1], d.span.line) for d in content.documents] == [
+        ("music", "documents.xml", 3), ("album", "more.xml", 3)]
+    # a problem inside an included file is reported there, not in services.xml
+    (tmp_path / "content" / "more.xml").write_text("\n<document type='album' mode='sometimes'/>\n")
+    _, diags = parse_services(tmp_path / "services.xml", "services.xml")
+    assert [(d.span.path.rsplit("/", 1)[-1], d.span.line) for d in diags] == [("more.xml", 2)]
+
+
+def test_an_included_file_that_is_not_well_formed_is_located_in_it(tmp_path):
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "documents.xml").write_text("<documents>\n  <document type='music'>\n</documents>\n")
+    _, diags = parse_services(_write(tmp_path, INCLUDING), "services.xml")
+    assert [(d.code, d.span.path.rsplit("/", 1)[-1], d.span.line) for d in diags][:1] == [
+        ("AK100", "documents.xml", 3)]
+
+
+def test_includes_outside_the_package_or_in_a_cycle_are_refused(tmp_path):
+    (tmp_path / "secret.xml").write_text("<documents><document type='x' mode='index'/></documents>")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "content").mkdir()
+    for name in ("../../secret.xml", "/etc/passwd"):
+        (app / "content" / "documents.xml").write_text(f"<preprocess:include file='{name}'/>")
+        _, diags = parse_services(_write(app, INCLUDING), "services.xml")
+        assert [d.code for d in diags] == ["AK127"], name
+    (app / "content" / "documents.xml").write_text("<preprocess:include file='again.xml'/>")
+    (app / "content" / "again.xml").write_text("<preprocess:include file='documents.xml'/>")
+    _, diags = parse_services(app / "services.xml", "services.xml")
+    assert [d.code for d in diags if d.level is Severity.ERROR][:1] == ["AK128"]
+    assert "documents.xml -> again.xml -> documents.xml" in diags[0].message
 
 
 def test_hosts_with_variants_and_deployment_checked(tmp_path):
