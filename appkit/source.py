@@ -32,6 +32,15 @@ class Span:
         return Span(self.path, self.line + line_offset, col, end_line, end_col)
 
 
+def new_span(path: str, line: int, column: int, end_line: int | None = None,
+             end_column: int | None = None) -> Span:
+    """Span(...) for the parsers' hot paths: built through __dict__, since a frozen dataclass's
+    __init__ costs several times more and a large package makes hundreds of thousands of spans."""
+    span = object.__new__(Span)
+    span.__dict__.update(path=path, line=line, column=column, end_line=end_line, end_column=end_column)
+    return span
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """A text file read once; diagnostics quote its lines."""

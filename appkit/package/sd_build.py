@@ -16,7 +16,7 @@ from appkit.diagnostics import Diagnostic
 from appkit.package.sd_codes import AK210, AK211, AK213, AK214, AK216, AK218
 from appkit.package import schema as m
 from appkit.package.sd_indexing import parse_indexing
-from appkit.source import Span
+from appkit.source import Span, new_span
 from appkit.tensor.type import TensorType, TensorTypeError
 
 Node = Union[Tree, Token]
@@ -56,14 +56,14 @@ class Builder:
         if self._line_starts is None:
             self._line_starts = [0] + [match.end() for match in _NEWLINE.finditer(self.text)]
         line = bisect.bisect_right(self._line_starts, offset)
-        return Span(self.path, line, offset - self._line_starts[line - 1] + 1)
+        return new_span(self.path, line, offset - self._line_starts[line - 1] + 1)
 
     def span(self, node: Node | None) -> Span:
         if isinstance(node, Token):
-            return Span(self.path, node.line or 1, node.column or 1, node.end_line, node.end_column)
+            return new_span(self.path, node.line or 1, node.column or 1, node.end_line, node.end_column)
         if isinstance(node, Tree) and getattr(node.meta, "line", None) is not None:
             meta = node.meta
-            return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+            return new_span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
         return Span(self.path, 1, 1)
 
     def error(self, code: str, message: str, node: Node | Span | None, hint: str | None = None) -> None:
@@ -76,7 +76,10 @@ class Builder:
             return ""
         if isinstance(node, Token):
             return str(node)
-        return "".join(self.name(c) for c in node.children)
+        children = node.children
+        if len(children) == 1 and isinstance(children[0], Token):  # most names: one token
+            return str(children[0])
+        return "".join(self.name(c) for c in children)
 
     def names(self, nodes: list[Node]) -> tuple[str, ...]:
         return tuple(self.name(n) for n in nodes if isinstance(n, Tree) and n.data in ("name", "name_dash"))

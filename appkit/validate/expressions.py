@@ -7,7 +7,7 @@ from typing import Any
 from appkit.diagnostics import Diagnostic, rule
 from appkit.expr.ir import Feature, Node, remember_features
 from appkit.package.app import ApplicationPackage
-from appkit.source import Span
+from appkit.source import Span, new_span
 
 
 AK390 = rule("AK390", "expression file not found",
@@ -116,14 +116,8 @@ class _SpanMover:
         end_column = s.end_column
         if end_column is not None and s.end_line == 1:
             end_column += self.columns
-        # built through __dict__: a frozen dataclass's __init__ costs several times more, and a
-        # package re-places tens of thousands of spans
-        moved = object.__new__(Span)
-        moved.__dict__.update(path=self.path, line=s.line + self.lines,
-                              column=s.column + (self.columns if s.line == 1 else 0),
-                              end_line=None if s.end_line is None else s.end_line + self.lines,
-                              end_column=end_column)
-        return moved
+        return new_span(self.path, s.line + self.lines, s.column + (self.columns if s.line == 1 else 0),
+                        None if s.end_line is None else s.end_line + self.lines, end_column)
 
     def node(self, node: Any) -> Any:
         moved = object.__new__(type(node))
