@@ -190,10 +190,11 @@ def one_hot(indices: Operand, depth: int, off: float, on: float, axis: int) -> O
 
 
 def einsum(equation: str, operands: Sequence[Operand]) -> Operand:
-    """Einsum with one or two operands (no repeated letter within one operand, no ellipsis)."""
+    """Einsum with one or two operands (no repeated letter within one operand); an ellipsis stands
+    for letters of its own, right-aligned across operands as numpy broadcasts them."""
     eq = equation.replace(" ", "")
     if "..." in eq:
-        raise ConversionError("einsum with '...' is not supported")
+        eq = _spell_out_ellipsis(eq, operands)
     lhs, _, rhs = eq.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(operands) or len(terms) not in (1, 2):
@@ -222,6 +223,32 @@ def einsum(equation: str, operands: Sequence[Operand]) -> Operand:
     reduced = reduce(product, summed, "sum", keepdims=False) if summed else product
     remaining = [c for c in letters if c in rhs]
     return transpose(reduced, [remaining.index(c) for c in rhs])
+
+
+def _spell_out_ellipsis(eq: str, operands: Sequence[Operand]) -> str:
+    """The equation with each '...' replaced by letters it does not use (explicit output form)."""
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ConversionError(f"einsum '{eq}' needs {len(terms)} operands, got {len(operands)}")
+    spans = []
+    for t, o in zip(terms, operands):
+        if t.count("...") > 1 or "." in t.replace("...", ""):
+            raise ConversionError(f"einsum term '{t}' has a malformed ellipsis")
+        span = o.rank - (len(t) - 3) if "..." in t else 0
+        if span < 0:
+            raise ConversionError(f"einsum term '{t}' has more letters than its operand has dimensions ({o.rank})")
+        spans.append(span)
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    width = max(spans)
+    ellipsis = "".join(free[:width])
+    terms = [t.replace("...", ellipsis[width - s:]) for t, s in zip(terms, spans)]
+    if arrow:
+        rhs = rhs.replace("...", ellipsis)
+    else:  # numpy's implicit output: the ellipsis, then the letters used once, in order
+        letters = "".join(t.replace("...", "") for t in lhs.split(","))
+        rhs = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return ",".join(terms) + "->" + rhs
 
 
 def _to_letters(x: Operand, term: str, letters: str) -> Operand:

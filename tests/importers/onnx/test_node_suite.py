@@ -32,7 +32,7 @@ SKIP_REASONS = {
     "which Vespa cannot represent": "an empty tensor: Vespa dimensions have at least one element",
     "reshape to an empty tensor": "an empty tensor: Vespa dimensions have at least one element",
     "training mode": "training mode is random or uses batch statistics; appkit imports models for inference",
-    "einsum with '...'": "einsum with an ellipsis is not supported (documented in docs/operators.md)",
+    "repeats a letter": "einsum diagonals (a letter repeated within one operand) are not converted (documented)",
     "Indices output is not supported": "MaxPool's argmax Indices output is not converted (documented in docs/operators.md)",
     "keep_aspect_ratio_policy": "Resize keeping the aspect ratio is not converted (documented in docs/operators.md)",
     "extrapolation value outside the crop": "Resize extrapolating outside a crop is not converted (documented)",

@@ -130,6 +130,10 @@ case("Einsum", rnd(3, 4), rnd(5, 4, seed=1), equation="ij,kj->ik", opset=12)
 case("Einsum", rnd(3, 4), equation="ij->ji", opset=12)
 case("Einsum", rnd(3, 4, 5), equation="ijk->j", opset=12)
 case("Einsum", rnd(3), rnd(4, seed=1), equation="i,j->ij", opset=12)
+case("Einsum", rnd(2, 3, 4, 5), rnd(2, 3, 5, 6, seed=1), equation="...ij,...jk->...ik", opset=12)
+case("Einsum", rnd(3, 4, 5), rnd(5, 2, seed=1), equation="...ij,jk", opset=12)  # implicit output
+case("Einsum", rnd(2, 3, 4), rnd(2, 3, 4, seed=1), equation="...j,...j->...", opset=12)
+case("Einsum", rnd(2, 3, 4), equation="i...->...i", opset=12)
 case("BatchNormalization", rnd(2, 3, 4, 5), const(rnd(3, seed=1)), const(rnd(3, seed=2)), const(rnd(3, seed=3)),
      const(rnd(3, seed=4, low=0.1, high=2)), epsilon=1e-3, opset=15)
 case("BatchNormalization", rnd(4, 3), const(rnd(3, seed=1)), const(rnd(3, seed=2)), const(rnd(3, seed=3)),

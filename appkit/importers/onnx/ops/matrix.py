@@ -38,7 +38,7 @@ def gemm(ctx: NodeContext, a: Operand, b: Operand, c: Operand | None = None) -> 
     return lower.binary(product, c, "add")
 
 
-@ONNX.register("Einsum", since_version=12, note="one or two operands; no ellipsis or repeated letters")
+@ONNX.register("Einsum", since_version=12, note="one or two operands; no repeated letter within an operand")
 def einsum(ctx: NodeContext, *operands: Operand) -> Operand:
     return lower_nn.einsum(str(ctx.attr("equation")), operands)
 
