@@ -226,15 +226,19 @@ class _Includes:
         tag = parent.prefix + ":" + etree.QName(parent).localname if parent.prefix else etree.QName(parent).localname
         start = f"<{tag} xmlns:deploy='{DEPLOY_NS}' xmlns:preprocess='{PREPROCESS_NS}'>"
         wrapped = SourceFile(shown, start + source.text + f"</{tag}>")
+        self.doc.included[shown] = source  # its lines are quoted in reports
         fragment, problems = parse_xml_bytes(wrapped.text.encode("utf-8"), wrapped)
         for d in problems:  # placed in the file itself: the wrapper sits before its first line
             span = d.span
             if span is not None and span.line == 1:
                 span = Span(span.path, 1, max(span.column - len(start), 1))
-            self.found.append(Diagnostic(d.code, d.message, span, d.hint, d.severity))
+            hint = d.hint
+            if "XML declaration allowed only at the start" in d.message:
+                hint = ("remove the <?xml ...?> line: an included file is read as the content of the "
+                        f"element that includes it, <{etree.QName(parent).localname}>")
+            self.found.append(Diagnostic(d.code, d.message, span, hint, d.severity))
         if fragment is None:
             return []
-        self.doc.included[shown] = source
         merged = fragment.root
         self.merge(merged, path.parent, (*chain, resolved))
         children = [c for c in merged if isinstance(c.tag, str)]

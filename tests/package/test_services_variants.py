@@ -153,6 +153,15 @@ def test_an_included_file_that_is_not_well_formed_is_located_in_it(tmp_path):
         ("AK100", "documents.xml", 3)]
 
 
+def test_an_xml_declaration_in_an_included_file_is_explained(tmp_path):
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "documents.xml").write_text(
+        '<?xml version="1.0"?>\n<documents><document type="music" mode="index"/></documents>\n')
+    _, diags = parse_services(_write(tmp_path, INCLUDING), "services.xml")
+    assert [(d.code, d.span.path.rsplit("/", 1)[-1], d.span.line) for d in diags] == [("AK100", "documents.xml", 1)]
+    assert "remove the <?xml ...?> line" in diags[0].hint
+
+
 def test_includes_outside_the_package_or_in_a_cycle_are_refused(tmp_path):
     (tmp_path / "secret.xml").write_text("<documents><document type='x' mode='index'/></documents>")
     app = tmp_path / "app"
