@@ -34,7 +34,7 @@ SKIP_REASONS = {
     "training mode": "training mode is random or uses batch statistics; appkit imports models for inference",
     "repeats a letter": "einsum diagonals (a letter repeated within one operand) are not converted (documented)",
     "Indices output is not supported": "MaxPool's argmax Indices output is not converted (documented in docs/operators.md)",
-    "keep_aspect_ratio_policy": "Resize keeping the aspect ratio is not converted (documented in docs/operators.md)",
+    "sizes round up": "Resize keeping the aspect ratio where a size rounds up is not converted (documented)",
     "extrapolation value outside the crop": "Resize extrapolating outside a crop is not converted (documented)",
     "blocked quantisation": "blocked (block_size) quantisation is not converted (documented in docs/operators.md)",
     "GatherND with batch_dims": "GatherND with batch_dims is not converted (documented in docs/operators.md)",

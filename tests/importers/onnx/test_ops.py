@@ -258,6 +258,10 @@ case("TopK", rnd(2, 4), ints(1), outputs=2, opset=11, id="TopK-1")
 
 case("Resize", rnd(1, 2, 3, 4), None, const(np.array([1, 1, 2, 1.5], dtype=F)), mode="nearest", id="Resize-nearest")
 case("Resize", rnd(1, 2, 3, 4), None, None, ints(1, 2, 5, 7), mode="linear", id="Resize-linear-sizes")
+case("Resize", rnd(1, 2, 4, 6), None, None, ints(2, 9), mode="linear", axes=[2, 3], keep_aspect_ratio_policy="not_larger",
+     opset=18, id="Resize-keep-aspect-not-larger")  # scale min(2/4, 9/6) = 0.5: 2 x 3
+case("Resize", rnd(1, 2, 4, 6), None, None, ints(8, 9), mode="nearest", axes=[2, 3],
+     keep_aspect_ratio_policy="not_smaller", opset=18, id="Resize-keep-aspect-not-smaller")  # scale 2: 8 x 12
 case("Resize", rnd(1, 1, 4, 4), None, const(np.array([1, 1, 0.5, 0.75], dtype=F)), mode="cubic",
      coordinate_transformation_mode="align_corners", id="Resize-cubic-down")
 case("Upsample", rnd(1, 2, 3, 3), const(np.array([1, 1, 2, 2], dtype=F)), mode="nearest", opset=9)

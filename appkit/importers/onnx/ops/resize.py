@@ -86,7 +86,7 @@ def _attrs(ctx: NodeContext) -> dict:
     return attrs
 
 
-@ONNX.register("Resize", since_version=10, note="every mode, via per-axis interpolation matrices; not keep_aspect_ratio_policy or extrapolation outside a crop")
+@ONNX.register("Resize", since_version=10, note="every mode, via per-axis interpolation matrices; keep_aspect_ratio_policy when sizes do not round up; not extrapolation outside a crop")
 def resize_(ctx: NodeContext, x: Operand, *_: Operand | None) -> Operand:
     if ctx.opset < 11:
         scales, sizes, roi = ctx.constant_input(1, "Resize scales"), None, None
@@ -94,8 +94,7 @@ def resize_(ctx: NodeContext, x: Operand, *_: Operand | None) -> Operand:
         roi = ctx.constant_input(1, "Resize roi")
         scales = ctx.constant_input(2, "Resize scales")
         sizes = ctx.constant_input(3, "Resize sizes")
-    if ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
-        raise ConversionError("Resize with keep_aspect_ratio_policy other than 'stretch' is not supported")
+    policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
     axes = ctx.attr("axes")
     scale_list = None if scales is None or scales.size == 0 else [float(s) for s in scales.reshape(-1)]
     size_list = None if sizes is None or sizes.size == 0 else [int(s) for s in sizes.reshape(-1)]
@@ -119,7 +118,28 @@ def resize_(ctx: NodeContext, x: Operand, *_: Operand | None) -> Operand:
             for k, a in enumerate(axes):
                 starts[a], ends[a] = roi_list[k], roi_list[k + len(axes)]
             roi_list = starts + ends
+    if policy != "stretch" and size_list is not None:
+        scale_list, size_list = _keep_aspect_ratio(x, policy, size_list, axes)
     return resize(x, _attrs(ctx), scale_list, size_list, roi_list)
+
+
+def _keep_aspect_ratio(x: Operand, policy: str, sizes: list[int], axes: list[int] | None
+                       ) -> tuple[list[float], None]:
+    """One scale for every resized axis (the smallest or largest of sizes/input), as the spec says;
+    each axis then resizes by that scale to round(scale * size) cells."""
+    resized = axes if axes is not None else list(range(x.rank))
+    ratios = [sizes[a] / x.shape[a] for a in resized]  # type: ignore[operator]
+    if policy not in ("not_larger", "not_smaller"):
+        raise ConversionError(f"Resize keep_aspect_ratio_policy '{policy}' is not one of stretch, not_larger, "
+                              "not_smaller")
+    scale = min(ratios) if policy == "not_larger" else max(ratios)
+    scales = [scale if a in resized else 1.0 for a in range(x.rank)]
+    for a in resized:
+        n = int(x.shape[a])  # type: ignore[arg-type]
+        if int(scale * n + 0.5) != int(scale * n):
+            # the per-axis matrices take the size from the scale by flooring, the policy rounds
+            raise ConversionError("Resize keep_aspect_ratio_policy whose sizes round up is not supported")
+    return scales, None
 
 
 @ONNX.register("Upsample", since_version=7, note="deprecated op; as Resize with asymmetric coordinates")
