@@ -19,6 +19,10 @@ class Span:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}"
 
+    def __reduce__(self) -> tuple:
+        # positional: smaller and faster to pickle than a dict of fields (parse caches hold many)
+        return (Span, (self.path, self.line, self.column, self.end_line, self.end_column))
+
     def shifted(self, line_offset: int, column_offset: int = 0) -> "Span":
         """This span moved, e.g. from a position inside an embedded expression to the file's position.
 
