@@ -21,9 +21,38 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _can_fork() -> bool:
+def fork_is_safe() -> bool:
+    """This process may fork: Linux, no other thread running, and not turned off (APPKIT_JOBS=1)."""
     return (hasattr(os, "fork") and sys.platform.startswith("linux") and threading.active_count() == 1
-            and os.environ.get("APPKIT_JOBS", "") != "1" and (os.cpu_count() or 1) > 1)
+            and os.environ.get("APPKIT_JOBS", "") != "1")
+
+
+def _can_fork() -> bool:
+    return fork_is_safe() and (os.cpu_count() or 1) > 1
+
+
+def detach(work: Callable[[], None]) -> None:
+    """Run `work` in a process of its own that this one does not wait for (a double fork, so no
+    zombie is left), with no terminal output; or here, when forking is not safe. For best-effort
+    work whose result nobody waits on, such as writing caches."""
+    if not fork_is_safe():
+        work()
+        return
+    try:
+        pid = os.fork()
+    except OSError:
+        work()
+        return
+    if pid == 0:
+        try:
+            if os.fork() == 0:  # the grandchild, adopted by init once its parent exits below
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # nobody reading our output waits for this process to end
+                    os.dup2(devnull, fd)
+                work()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def fork_map(function: Callable[[T], R], items: Sequence[T], weights: Sequence[int], min_weight: int) -> list[R]:
@@ -81,4 +110,4 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], weights: Sequence[i
     return results
 
 
-__all__ = ["fork_map"]
+__all__ = ["detach", "fork_is_safe", "fork_map"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -80,3 +81,30 @@ def test_small_work_threads_or_jobs_1_stay_in_this_process(monkeypatch):
         stop.set()
         thread.join()
     assert forks == []
+
+
+def test_detached_work_runs_in_another_process_that_is_not_waited_for(tmp_path, monkeypatch):
+    monkeypatch.delenv("APPKIT_JOBS", raising=False)
+    done = tmp_path / "done"
+
+    def work() -> None:
+        time.sleep(0.4)
+        (tmp_path / "partial").write_text(str(os.getpid()))
+        os.replace(tmp_path / "partial", done)  # whole, or not there yet
+
+    start = time.perf_counter()
+    workers.detach(work)
+    assert time.perf_counter() - start < 0.3  # the caller went on
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # and has no child left to reap
+    deadline = time.monotonic() + 10
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert done.exists() and int(done.read_text()) != os.getpid()
+
+
+def test_detach_works_here_when_forking_is_not_safe(tmp_path, monkeypatch):
+    monkeypatch.setenv("APPKIT_JOBS", "1")
+    done = tmp_path / "done"
+    workers.detach(lambda: done.write_text(str(os.getpid())))
+    assert int(done.read_text()) == os.getpid()

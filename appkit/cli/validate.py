@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     # A short run over trees without cycles: the cyclic collector would only re-scan the whole
     # package model again and again (half the time of a large package), and frees nothing.
     gc.disable()
+    from appkit.package import user_cache
+
+    user_cache.DETACHED_WRITES = True  # the answer need not wait for the parse cache to be written
     paths = [Path(p) for p in (args.paths or ["."])]
     missing = [p for p in paths if not p.exists()]
     if missing:

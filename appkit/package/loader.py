@@ -88,16 +88,17 @@ _FORK_FROM_BYTES = 128 * 1024
 def _parse_sources(jobs: list[tuple[str, SourceFile]]) -> list[tuple]:
     """(model or None, diagnostics) for each (kind, source): from the user's cache where it holds
     the same text at the same displayed path, else parsed (a large package over two processes)."""
-    from appkit.package.user_cache import MISSING, recall
+    from appkit.package.user_cache import MISSING, recall, remember_all
     from appkit.workers import fork_map
 
     results = [recall(kind, _cache_key(source)) for kind, source in jobs]
     missing = [i for i, r in enumerate(results) if r is MISSING]
     if missing:
         texts = [len(jobs[i][1].text) for i in missing]
-        parsed = fork_map(_parse_and_remember, [jobs[i] for i in missing], texts, _FORK_FROM_BYTES)
+        parsed = fork_map(_parse, [jobs[i] for i in missing], texts, _FORK_FROM_BYTES)
         for i, value in zip(missing, parsed):
             results[i] = value
+        remember_all([(jobs[i][0], _cache_key(jobs[i][1]), results[i]) for i in missing])
     return results
 
 
@@ -105,14 +106,11 @@ def _cache_key(source: SourceFile) -> str:
     return f"{source.path}\0{source.text}"
 
 
-def _parse_and_remember(job: tuple[str, SourceFile]) -> tuple:
+def _parse(job: tuple[str, SourceFile]) -> tuple:
     from appkit.package.sdparse import parse_profile, parse_schema
-    from appkit.package.user_cache import remember
 
     kind, source = job
-    result = (parse_schema if kind == "schema" else parse_profile)(source)
-    remember(kind, _cache_key(source), result)
-    return result
+    return (parse_schema if kind == "schema" else parse_profile)(source)
 
 
 def parse_schema_file(path: Path, diags: list[Diagnostic], sources: dict[str, SourceFile]):

@@ -86,6 +86,30 @@ def remember(kind: str, key_text: str, value: Any) -> None:
         _save(_entry_paths(kind, key_text), value)
 
 
+# When set (by `appkit validate`), entries are written by a detached process: creating hundreds of
+# small files can take longer than parsing them, and nobody waits for a cache. Off for library use,
+# where a caller may look for the entries as soon as the call returns.
+DETACHED_WRITES = False
+
+
+def remember_all(entries: list[tuple[str, str, Any]]) -> None:
+    """`remember` each (kind, key text, value); from a detached process when DETACHED_WRITES."""
+    if os.environ.get("APPKIT_NO_PARSE_CACHE") or not entries:
+        return
+    jobs = [(_entry_paths(kind, key_text), value) for kind, key_text, value in entries]
+
+    def write() -> None:
+        for paths, value in jobs:
+            _save(paths, value)
+
+    if DETACHED_WRITES:
+        from appkit.workers import detach
+
+        detach(write)
+    else:
+        write()
+
+
 def _entry_paths(kind: str, key_text: str) -> list[Path]:
     key = hashlib.sha256(f"{kind}\0{code_fingerprint()}\0".encode() + key_text.encode("utf-8", "surrogatepass"))
     return cache_paths(f"{kind}-{key.hexdigest()[:32]}.pickle")
