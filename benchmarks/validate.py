@@ -4,7 +4,8 @@ Prints: the sample package cold (no model cache) and warm, and a generated packa
 with 20 rank profiles each, the first run (appkit used before, but nothing of this package cached:
 every file parsed, and its parse cached) and again (as a pre-commit hook runs it); times and peak memory as ratios to the floor. Both large-package runs
 are held to the issue's 10x. A large package is parsed and validated over two processes (see
-appkit/workers.py), so the first run is also shown in one process and in CPU time.
+appkit/workers.py), so the first run is also shown in one process and in CPU time; its parse cache
+is written by a detached process, whose time is in neither figure.
 Run: python benchmarks/validate.py
 """
 
