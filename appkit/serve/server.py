@@ -162,24 +162,38 @@ def _rank_body(data: Any) -> tuple[list[Any], dict[str, Any]]:
 
 def create_app(store_root: Path | str, max_batch: int = 64, max_wait_ms: float = 2.0,
                poll_interval: float = 0.25) -> Starlette:
-    state = ServingState(store_root, poll_interval)
-    batcher: Batcher | None = None
+    endpoints = _Endpoints(ServingState(store_root, poll_interval), max_batch, max_wait_ms / 1000.0)
+    routes = [Route("/v1/rank/{schema}/{profile}", _guarded(endpoints.rank), methods=["POST"]),
+              Route("/v1/versions", _guarded(endpoints.versions), methods=["GET"]),
+              Route("/v1/status", _guarded(endpoints.status), methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=endpoints.lifespan, exception_handlers={HTTPException: _not_found})
+    app.state.serving = endpoints.state
+    return app
+
+
+class _Endpoints:
+    """The server's handlers over one serving state and, while the app runs, one batcher."""
+
+    def __init__(self, state: ServingState, max_batch: int, max_wait: float):
+        self.state = state
+        self.max_batch, self.max_wait = max_batch, max_wait
+        self.batcher: Batcher | None = None
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        nonlocal batcher
-        batcher = Batcher(max_batch, max_wait_ms / 1000.0)
-        version = state.changed_version()
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.batcher = Batcher(self.max_batch, self.max_wait)
+        version = self.state.changed_version()
         if version is not None:
-            await asyncio.to_thread(state.load, version)
-        tasks = [asyncio.create_task(batcher.run()), asyncio.create_task(state.watch())]
+            await asyncio.to_thread(self.state.load, version)
+        tasks = [asyncio.create_task(self.batcher.run()), asyncio.create_task(self.state.watch())]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
 
-    async def rank(request: Request) -> Response:
+    async def rank(self, request: Request) -> Response:
+        batcher = self.batcher
         assert batcher is not None
         batcher.arriving += 1
         try:
@@ -188,9 +202,9 @@ def create_app(store_root: Path | str, max_batch: int = 64, max_wait_ms: float =
             except (ValueError, UnicodeDecodeError) as e:
                 raise RankingError(AK610, f"the body is not JSON: {e}", 'send {"documents": [...]}') from None
             documents, query = _rank_body(data)
-            bundle = state.current  # this request stays on this version, whatever is activated meanwhile
+            bundle = self.state.current  # this request stays on this version, whatever is activated meanwhile
             if bundle is None:
-                why = state.status().get("message") or "none is active"
+                why = self.state.status().get("message") or "none is active"
                 raise RankingError(AK609, f"no version is serving ({why})",
                                    "deploy a version (appkit deploy) or activate one", status=503)
             key = f"{request.path_params['schema']}/{request.path_params['profile']}"
@@ -202,7 +216,8 @@ def create_app(store_root: Path | str, max_batch: int = 64, max_wait_ms: float =
         hits = await future
         return JSONResponse({"version": bundle.version, "profile": key, "hits": hits})
 
-    async def versions(request: Request) -> Response:
+    async def versions(self, request: Request) -> Response:
+        state = self.state
         listing = await asyncio.to_thread(state.store.list_versions, False)
         serving = state.current.version if state.current is not None else None
         items = []
@@ -214,23 +229,18 @@ def create_app(store_root: Path | str, max_batch: int = 64, max_wait_ms: float =
             items.append(item)
         return JSONResponse({"active": state.store.active(), "serving": serving, "versions": items})
 
-    async def status(request: Request) -> Response:
-        body = state.status()
+    async def status(self, request: Request) -> Response:
+        body = self.state.status()
+        batcher = self.batcher
         if batcher is not None:
             body["batching"] = {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000,
                                 "batches": batcher.batches, "requests": batcher.batched_requests}
         return JSONResponse(body)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        code = getattr(exc, "status_code", 500)
-        message = {404: f"no such endpoint: {request.url.path}",
-                   405: f"{request.method} is not allowed on {request.url.path}"}.get(code, "request failed")
-        return _error(RankingError(AK610, message, "the endpoints are POST /v1/rank/SCHEMA/PROFILE, "
-                                   "GET /v1/versions and GET /v1/status", status=code))
 
-    routes = [Route("/v1/rank/{schema}/{profile}", _guarded(rank), methods=["POST"]),
-              Route("/v1/versions", _guarded(versions), methods=["GET"]),
-              Route("/v1/status", _guarded(status), methods=["GET"])]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
-    app.state.serving = state
-    return app
+async def _not_found(request: Request, exc: Exception) -> Response:
+    code = getattr(exc, "status_code", 500)
+    message = {404: f"no such endpoint: {request.url.path}",
+               405: f"{request.method} is not allowed on {request.url.path}"}.get(code, "request failed")
+    return _error(RankingError(AK610, message, "the endpoints are POST /v1/rank/SCHEMA/PROFILE, "
+                               "GET /v1/versions and GET /v1/status", status=code))
