@@ -1,4 +1,5 @@
-"""Share CPU-bound work over a forked child process when there is enough of it to pay.
+"""Work in forked processes: CPU-bound work shared with one child when there is enough of it to pay
+(`fork_map`), and best-effort work nobody waits for run detached (`detach`).
 
 Parsing a large package's schemas is pure Python, so threads cannot help and a process pool costs
 more to start than the work: `fork_map` forks once (the child has every module and the data
