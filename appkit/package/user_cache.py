@@ -102,7 +102,7 @@ def remember_all(entries: list[tuple[str, str, Any]]) -> None:
         for paths, value in jobs:
             _save(paths, value)
 
-    if DETACHED_WRITES:
+    if DETACHED_WRITES and len(jobs) >= 8:  # a few files are quicker to write than to fork for
         from appkit.workers import detach
 
         detach(write)
