@@ -8,19 +8,22 @@ expression, and models (features resolve, inputs have fitting functions). It ret
 from __future__ import annotations
 
 from appkit.diagnostics import Diagnostic
+from appkit.expr import ir
+from appkit.expr.typecheck import FunctionDef, TypeContext, check_types
 from appkit.package.app import ApplicationPackage
+from appkit.validate.expressions import parse_expression_source, parse_package_expressions
+from appkit.validate.fields import check_fields, check_services_and_schemas, index_schemas
+from appkit.validate.models import ModelResolver, check_model_inputs, model_feature_nodes
+from appkit.validate.onnx_models import OnnxDeclarations, check_bindings, unknown_model_features
+from appkit.validate.profiles import resolve_profiles, schema_profiles
+from appkit.validate.ranking import check_constants, check_profile, profile_features
+from appkit.workers import fork_map
 
 # Below this many rank profiles, a second process costs more than it saves.
 _FORK_FROM_PROFILES = 300
 
 
 def validate_package(package: ApplicationPackage, use_cache: bool = True) -> list[Diagnostic]:
-    from appkit.validate.expressions import parse_package_expressions
-    from appkit.validate.fields import check_fields, check_services_and_schemas, index_schemas
-    from appkit.validate.models import ModelResolver
-    from appkit.validate.ranking import check_constants
-    from appkit.workers import fork_map
-
     parsed, diagnostics = parse_package_expressions(package)
     unplaced = parsed.unplaced()
     indexes = index_schemas(package)
@@ -53,8 +56,6 @@ def validate_package(package: ApplicationPackage, use_cache: bool = True) -> lis
 
 def resolved_profiles(package: ApplicationPackage, schema):
     """The schema's profiles (own, from .profile files, and its parent schema's) with inheritance folded in."""
-    from appkit.validate.profiles import resolve_profiles, schema_profiles
-
     extra = [pf.profile for pf in package.profile_files if pf.schema == schema.name]
     profiles, diagnostics = schema_profiles(schema, extra)
     parent_profiles: dict = {}
@@ -68,10 +69,6 @@ def resolved_profiles(package: ApplicationPackage, schema):
 
 
 def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic]:
-    from appkit.expr.typecheck import FunctionDef, TypeContext, check_types
-    from appkit.validate.models import check_model_inputs, model_feature_nodes
-    from appkit.validate.ranking import check_profile, profile_features
-
     out: list[Diagnostic] = []
     expressions = [(f.expression, parsed[f.expression]) for f in profile.functions.values() if f.expression in parsed]
     for phase in (profile.first_phase, profile.second_phase, profile.global_phase):
@@ -101,11 +98,6 @@ def _check_profile(package, profile, index, parsed, resolver) -> list[Diagnostic
 
 def _check_onnx_models(package, profile, functions, features, expressions) -> list[Diagnostic]:
     """onnx-model declarations of the profile and its schema; adds their outputs to `features`."""
-    from appkit.expr import ir
-    from appkit.expr.typecheck import TypeContext, check_types
-    from appkit.validate.expressions import parse_expression_source
-    from appkit.validate.onnx_models import OnnxDeclarations, check_bindings, unknown_model_features
-
     declarations = {d.name: d for d in profile.schema.onnx_models}
     declarations.update(profile.onnx_models)
     out = unknown_model_features(expressions, set(declarations), profile.name)

@@ -218,6 +218,8 @@ def parse_package_expressions(package: ApplicationPackage) -> tuple[ParsedExpres
 
 def _resolve_file_reference(package: ApplicationPackage, expression_text: Any):
     """`expression: file:NAME` reads NAME.expression beside the schema; otherwise the text itself."""
+    if "file" not in expression_text.text:  # nearly every expression: nothing more to look at
+        return expression_text.text, expression_text.span, None
     from pathlib import PurePosixPath
 
     from appkit.package.schema import FILE_REFERENCE

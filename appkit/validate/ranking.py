@@ -8,11 +8,14 @@ from typing import Any, Iterable
 from appkit.diagnostics import Diagnostic, Severity, rule
 from appkit.expr import ir
 from appkit.package.app import ApplicationPackage
-from appkit.package.schema import ExpressionText, FeatureList
+from appkit.expr.typecheck import TypeContext, check_types
+from appkit.package.schema import FILE_REFERENCE, ExpressionText, FeatureList
 from appkit.source import Span
 from appkit.tensor.type import TensorType, TensorTypeError
 from appkit.validate.fields import SchemaIndex
+from appkit.validate.expressions import parse_feature_list_source
 from appkit.validate.profiles import ResolvedProfile
+from appkit.validate.rank_features import BACKEND_FEATURES, KNOWN_FEATURES
 
 AK383 = rule("AK383", "attribute(x) names no attribute",
              example="attribute(price) where price has `indexing: summary` only",
@@ -76,8 +79,6 @@ def check_profile(profile: ResolvedProfile, index: SchemaIndex, features: dict[s
                   query_features: dict[str, Any]) -> list[Diagnostic]:
     """References, types and phase results of what the profile itself defines (`functions`: the
     resolved profile's functions as typecheck FunctionDefs)."""
-    from appkit.expr.typecheck import TypeContext
-
     out: list[Diagnostic] = []
     context = TypeContext(features=features, functions=functions)
     context_key = (tuple(sorted(features.items())),
@@ -109,9 +110,6 @@ _CONTEXTS: dict[Any, int] = {}
 
 
 def _typed(expr: ir.Expr, text: ExpressionText, context: Any, context_key: Any):
-    from appkit.expr.typecheck import check_types
-    from appkit.package.schema import FILE_REFERENCE
-
     if FILE_REFERENCE.match(text.text.strip()):  # the same text may name different files
         return check_types(expr, context, path=text.span.path)
     key = (text.text, context_key)
@@ -127,9 +125,6 @@ def _check_feature_lists(profile: ResolvedProfile, index: SchemaIndex, context: 
                          declared_queries: set[str]) -> list[Diagnostic]:
     """match-, summary- and rank-features: each feature parses, names what exists, and is well typed
     (tensors are fine here: these are returned, not ranked by)."""
-    from appkit.expr.typecheck import check_types
-    from appkit.validate.expressions import parse_feature_list_source
-
     out: list[Diagnostic] = []
     p = profile.profile
     for feature_list in p.match_features + p.summary_features + p.rank_features:
@@ -149,8 +144,6 @@ def _span(expr: ir.Node, fallback: Span) -> Span:
 
 def _reference_rules(expr: ir.Expr, profile: ResolvedProfile, index: SchemaIndex, declared_queries: set[str],
                      where: Span) -> list[Diagnostic]:
-    from appkit.validate.rank_features import KNOWN_FEATURES
-
     out: list[Diagnostic] = []
     for node in ir.features_of(expr):
         if node.name not in KNOWN_FEATURES and node.name not in profile.functions:
@@ -183,8 +176,6 @@ def _reference_rules(expr: ir.Expr, profile: ResolvedProfile, index: SchemaIndex
 
 def _unknown_feature(node: ir.Feature, profile: ResolvedProfile, where: Span) -> Diagnostic:
     import difflib
-
-    from appkit.validate.rank_features import BACKEND_FEATURES
 
     near = difflib.get_close_matches(node.name, sorted(set(profile.functions) | BACKEND_FEATURES), n=1, cutoff=0.75)
     params = ", ".join(f"x{i}" for i in range(len(node.args))) if node.args else ""
