@@ -51,6 +51,24 @@ def test_a_crashing_child_leaves_its_share_to_this_process(monkeypatch):
     assert forks == [1]
 
 
+def test_a_child_that_dies_halfway_leaves_only_the_rest_to_this_process(monkeypatch):
+    forks = _forks(monkeypatch)
+    parent = os.getpid()
+    done_here: list[int] = []
+
+    def square(x: int) -> int:
+        if os.getpid() != parent and x >= 60:
+            os._exit(3)  # after sending its first frames
+        if os.getpid() == parent:
+            done_here.append(x)
+        return x * x
+
+    items = list(range(100))
+    assert fork_map(square, items, [1] * 100, 5) == [x * x for x in items]
+    assert forks == [1]
+    assert len(done_here) < 100  # what the child delivered before dying was not done again
+
+
 def test_an_error_in_this_process_still_reaps_the_child(monkeypatch):
     _forks(monkeypatch)
     parent = os.getpid()
