@@ -171,7 +171,8 @@ def expand_includes(doc: XmlDocument, package_root: Path | None) -> tuple[XmlDoc
     tree = copy.deepcopy(doc.tree)
     expanded = XmlDocument(tree, doc.source, doc.included)
     found: list[Diagnostic] = []
-    _Includes(expanded, Path(package_root), found).merge(tree.getroot(), Path(package_root), ())
+    own = Path(doc.source.path).resolve()  # the file itself, so that including it is a cycle too
+    _Includes(expanded, Path(package_root), found).merge(tree.getroot(), Path(package_root), (own,))
     return expanded, found
 
 

@@ -176,6 +176,10 @@ def test_includes_outside_the_package_or_in_a_cycle_are_refused(tmp_path):
     _, diags = parse_services(app / "services.xml", "services.xml")
     assert [d.code for d in diags if d.level is Severity.ERROR][:1] == ["AK128"]
     assert "documents.xml -> again.xml -> documents.xml" in diags[0].message
+    # a file that includes itself, at the top
+    text = '<services version="1.0" xmlns:preprocess="properties"><preprocess:include file="services.xml"/></services>'
+    _, diags = parse_services(_write(app, text), str(app / "services.xml"))
+    assert [d.code for d in diags] == ["AK128"]
 
 
 def test_hosts_with_variants_and_deployment_checked(tmp_path):
