@@ -19,7 +19,8 @@ import numpy as np
 
 from appkit.expr import ir
 from appkit.expr.evaluate import EvalContext, evaluate
-from appkit.expr.program import Program, ProgramBuilder, Unsupported, run_program
+from appkit.expr.program import Program, Unsupported, run_program
+from appkit.expr.program_builder import ProgramBuilder
 from appkit.expr.typecheck import ExpressionTypeError, TypeContext, check_types, deep_recursion
 from appkit.tensor.type import Dimension, TensorType
 from appkit.tensor.value import Tensor

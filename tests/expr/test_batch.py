@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from appkit.expr import compile as compile_module
-from appkit.expr import program as program_module
+from appkit.expr import program_builder as program_module
 from appkit.expr.compile import compile_expression
 from appkit.expr.evaluate import EvalContext, evaluate
 from appkit.expr.parse import parse_expression
