@@ -70,7 +70,6 @@ class ProfileContext:
 def profile_context(root: Path, profile: str | None) -> ProfileContext:
     from appkit.bundle.models import ModelSet, lower_model_features
     from appkit.package.loader import load_package
-    from appkit.validate import resolved_profiles
     from appkit.validate.expressions import parse_package_expressions
     from appkit.validate.fields import index_schemas
 

@@ -12,7 +12,7 @@ from pathlib import PurePath
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from appkit.diagnostics import AK003, Diagnostic
 from appkit.package.sd_codes import AK200, AK201, AK202, AK203, AK204

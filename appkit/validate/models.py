@@ -4,7 +4,7 @@ model input has a function of the required name and a fitting type, and variable
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from appkit.diagnostics import Diagnostic, rule
 from appkit.expr import ir

@@ -9,7 +9,7 @@ from appkit.diagnostics import Diagnostic, Severity, rule
 from appkit.expr import ir
 from appkit.package.app import ApplicationPackage
 from appkit.expr.typecheck import TypeContext, check_types
-from appkit.package.schema import FILE_REFERENCE, ExpressionText, FeatureList
+from appkit.package.schema import FILE_REFERENCE, ExpressionText
 from appkit.source import Span
 from appkit.tensor.type import TensorType, TensorTypeError
 from appkit.validate.fields import SchemaIndex
