@@ -51,7 +51,7 @@ def load_onnx(path: Path, package_root: Path | None, display: str) -> tuple[Load
         except Exception:  # leave them: their ops are then reported as unsupported
             pass
     try:
-        inferred = onnx.shape_inference.infer_shapes(_without_large_values(proto))
+        inferred = onnx.shape_inference.infer_shapes(_without_large_values(proto)) if _inferable(proto) else proto
     except Exception:  # shape inference is a help, not a requirement
         inferred = proto
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
@@ -62,6 +62,24 @@ def load_onnx(path: Path, package_root: Path | None, display: str) -> tuple[Load
     for init in proto.graph.initializer:
         types[init.name] = init.data_type
     return LoadedModel(proto, int(opset), types), []
+
+
+def _inferable(proto: onnx.ModelProto) -> bool:
+    """False for a graph that would send ONNX's shape inference into an endless loop: an Einsum
+    equation with a term holding more than one ellipsis or stray dots ('....i->i'). The importer
+    reports such an equation itself."""
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.HasField("g") else [])
+                graphs.extend(attr.graphs)
+                if node.op_type == "Einsum" and attr.name == "equation":
+                    terms = attr.s.decode("utf-8", "replace").replace("->", ",").split(",")
+                    if any(t.count("...") > 1 or "." in t.replace("...", "", 1) for t in terms):
+                        return False
+    return True
 
 
 def _without_large_values(proto: onnx.ModelProto) -> onnx.ModelProto:

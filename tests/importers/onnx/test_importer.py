@@ -186,3 +186,30 @@ def test_loop_with_a_constant_trip_count_is_unrolled(tmp_path):
     ours, theirs = evaluate_model(model, {"x": x}), run_onnxruntime(path, {"x": x})
     np.testing.assert_allclose(ours["total"], 6 * x)
     np.testing.assert_allclose(ours["history"], theirs["history"])
+
+
+def _one_node_model(node, inputs, opset: int):
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def test_malformed_einsum_ellipsis_and_resize_policy_are_located_diagnostics(tmp_path):
+    # both equations once sent ONNX's own shape inference into an endless loop
+    for equation in ("....i->i", "...i...->i"):
+        bad_einsum = helper.make_node("Einsum", ["a"], ["y"], name="ein", equation=equation)
+        model, _ = import_proto(_one_node_model(bad_einsum, [("a", [2, 3])], 12), tmp_path)
+        assert [d.code for d in model.diagnostics] == ["AK441"], equation
+        assert "Einsum node 'ein'" in model.diagnostics[0].message and "ellipsis" in model.diagnostics[0].message
+    too_many = helper.make_node("Einsum", ["a"], ["y"], name="ein", equation="...ijk->i")
+    model, _ = import_proto(_one_node_model(too_many, [("a", [2, 3])], 12), tmp_path)
+    assert [d.code for d in model.diagnostics] == ["AK441"]
+    assert "more letters than its operand has dimensions" in model.diagnostics[0].message
+    sizes = numpy_helper.from_array(np.array([3, 3], dtype=np.int64), "sizes")
+    resize = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="rs", axes=[0, 1],
+                              keep_aspect_ratio_policy="sideways")
+    graph = helper.make_graph([resize], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [sizes])
+    model, _ = import_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), tmp_path)
+    assert [d.code for d in model.diagnostics] == ["AK441"]
+    assert "keep_aspect_ratio_policy 'sideways'" in model.diagnostics[0].message
