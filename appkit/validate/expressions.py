@@ -182,9 +182,6 @@ class ParsedExpressions:
             expr = self._placed[expression_text] = parse_expression_source(text, origin)[0]
         return expr
 
-    def get(self, expression_text: Any, default: Any = None) -> Any:
-        return self[expression_text] if expression_text in self else default
-
     def unplaced(self) -> "UnplacedExpressions":
         return UnplacedExpressions(self)
 
@@ -205,9 +202,6 @@ class UnplacedExpressions:
     def __getitem__(self, expression_text: Any) -> Any:
         source = self._parsed._sources.get(expression_text)
         return _PARSED[source[0]] if source is not None else self._parsed[expression_text]
-
-    def get(self, expression_text: Any, default: Any = None) -> Any:
-        return self[expression_text] if expression_text in self else default
 
 
 def parse_package_expressions(package: ApplicationPackage) -> tuple[ParsedExpressions, list[Diagnostic]]:
