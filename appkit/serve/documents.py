@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from appkit.serve import json_body
 from appkit.serve.errors import AK600, AK601, AK602, AK603, AK612, RankingError, document_label
 from appkit.tensor.type import TensorType
 from appkit.tensor.value import Tensor, TensorValueError, to_cell_dtype
@@ -106,10 +107,17 @@ def _fast_dense(value: Any, type_: TensorType) -> np.ndarray | None:
     return to_cell_dtype(arr, type_.cell_type)
 
 
+# keys that make a JSON object more than a bare field map
+_OPERATION_KEYS = frozenset({"put", "id", "fields", "update", "remove", "condition", "create", RANK_FEATURES})
+
+
 def _document_parts(data: Any, index: int, line: int | None = None) -> tuple[str | None, Mapping[str, Any]]:
     """(id, fields) of a put operation, a document as Vespa returns it, or a bare field map."""
-    if type(data) is dict and type(data.get("fields")) is dict and "put" in data and len(data) == 2:
-        return str(data["put"]), data["fields"]  # the common case, checked first: once per document served
+    if type(data) is dict:  # the common cases first: this runs once per document served
+        if len(data) == 2 and type(data.get("fields")) is dict and "put" in data:
+            return str(data["put"]), data["fields"]
+        if _OPERATION_KEYS.isdisjoint(data):
+            return None, data  # a bare field map
     label = document_label(index, None, line)
     if not isinstance(data, dict):
         raise RankingError(AK601, f"{label}: a document is a JSON object, not {type(data).__name__}",
@@ -164,12 +172,13 @@ def read_batch(items: list[Any], fields: Mapping[str, TensorType]) -> tuple[list
     in one numpy call; anything else goes through `read_document`, which says what is wrong and where."""
     docs: list[Document] = []
     raw: list[Mapping[str, Any]] = []
+    names = fields.keys()
     for i, data in enumerate(items):
         try:
             doc_id, values = _document_parts(data, i)
-            missing = [name for name in fields if name not in values]
-            if missing:
-                read_document(data, i, {missing[0]: fields[missing[0]]})  # raises the located error
+            if not names <= values.keys():
+                missing = next(name for name in fields if name not in values)
+                read_document(data, i, {missing: fields[missing]})  # raises the located error
         except RankingError as e:
             e.document = i
             raise
@@ -225,7 +234,7 @@ def read_documents(lines: Iterable[str], fields: Mapping[str, TensorType]) -> tu
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
+            data = json_body.loads(text)
         except json.JSONDecodeError as e:
             errors.append(RankingError(AK600, f"line {number}: not JSON: {e.msg} (column {e.colno})",
                                        "write one complete JSON object per line", line=number))

@@ -16,6 +16,9 @@ import numpy as np
 
 from appkit.tensor.value import Tensor
 
+DEFAULT_RERANK_COUNT = 100
+FIRST_PHASE_FEATURE = "firstPhase"  # Vespa's rank feature holding the first-phase score
+
 if TYPE_CHECKING:
     from appkit.serve.runtime import ProfileRuntime, RankRequest
 
@@ -45,13 +48,16 @@ def _number(x: float) -> float | str:
 
 
 def rank_phases(profile: "ProfileRuntime", requests: Sequence["RankRequest"]) -> list[list[dict[str, Any]]]:
-    from appkit.serve.runtime import DEFAULT_RERANK_COUNT, FIRST_PHASE_FEATURE
-
     columns = profile.merged_columns(requests)
     starts = [0]
     for r in requests:
         starts.append(starts[-1] + r.n)
     total = starts[-1]
+    if len(profile.phases) == 1 and not profile.summary and not profile.match and \
+            "rank-score-drop-limit" not in profile.settings.get("first-phase", {}):
+        # first-phase only, nothing dropped, no features: the common profile, without the bookkeeping
+        first = profile.phases["first-phase"].scores(columns, total)
+        return [_first_phase_hits(r, first[a:a + r.n]) for r, a in zip(requests, starts)]
     bounds = list(zip(starts[:-1], starts[1:]))
     first = profile.phases["first-phase"].scores(columns, total)
     columns[FIRST_PHASE_FEATURE] = first
@@ -126,6 +132,18 @@ def _hits(request: "RankRequest", start: int, relevance: np.ndarray, kept: np.nd
         for key, computed in features.items():
             hit[key] = {name: _feature_json(f, v, start + i) for name, (f, v) in computed.items()}
         hits.append(hit)
+    return hits
+
+
+def _first_phase_hits(request: "RankRequest", scores: np.ndarray) -> list[dict[str, Any]]:
+    """What _hits gives when first-phase is the only phase and every hit is kept."""
+    values = scores.tolist()
+    docs = request.documents
+    order = range(len(values)) if len(values) == 1 else np.argsort(-scores, kind="stable").tolist()
+    hits = []
+    for i in order:
+        score = values[i] if math.isfinite(values[i]) else _number(values[i])
+        hits.append({"id": docs[i].id, "index": i, "relevance": score, "first-phase": score})
     return hits
 
 

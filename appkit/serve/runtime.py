@@ -22,12 +22,11 @@ from appkit.expr.typecheck import feature_key
 from appkit.serve.documents import (Document, as_tensor, convert_value, is_batchable, is_rank_feature,
                                     stack_values)
 from appkit.serve.errors import AK604, AK605, AK606, AK607, AK608, RankingError
+from appkit.serve.phases import FIRST_PHASE_FEATURE, rank_phases
 from appkit.tensor.type import TensorType, TensorTypeError
 from appkit.tensor.value import Tensor, TensorValueError
 
 PHASES = ("first-phase", "second-phase", "global-phase")
-DEFAULT_RERANK_COUNT = 100
-FIRST_PHASE_FEATURE = "firstPhase"  # Vespa's rank feature holding the first-phase score
 
 
 class BundleFiles:
@@ -309,8 +308,6 @@ class ProfileRuntime:
 
     def rank_many(self, requests: Sequence[RankRequest]) -> list[list[dict[str, Any]]]:
         """Hits of each request, best first: one evaluation per phase over all requests' documents."""
-        from appkit.serve.phases import rank_phases
-
         if not any(r.n for r in requests):
             return [[] for _ in requests]
         return rank_phases(self, requests)
