@@ -3,7 +3,9 @@
 Run: python benchmarks/serve.py [--seconds 8] [--clients 2] [--threads 4] [--memory-requests 100000]
 The MNIST softmax regression (784->10, built with onnx.helper, seeded) is deployed as a package and
 served by `appkit serve`; the peer is the same Starlette+uvicorn app shape with an onnxruntime session
-in place of appkit's evaluator (same request and response JSON). For 1-document and 100-document
+in place of appkit's evaluator (same request and response JSON), written as a plain server is: the body
+decoded with the standard library's json. appkit decodes with orjson (its serve extra); a breakdown
+printed first shows, in-process, what decoding and what the rest of a request cost in each. For 1-document and 100-document
 requests it prints requests/s, p50 and p99 latency of both, side by side with the ratios and their
 targets (throughput >= 1x, p99 <= 1.2x); the two servers take turns (A B B A A B B A) so that the
 noise of a shared machine falls on both. Then a fresh appkit server's RSS after its first 1,000
@@ -250,6 +252,47 @@ def start_servers(work: Path, started: list[subprocess.Popen], serve_args: tuple
     return appkit, appkit_port, peer, ort_port
 
 
+def breakdown(work: Path) -> None:
+    """Where a request's time goes, in this process (best of several timings, per request): decoding
+    its JSON, and turning the decoded documents into hits (appkit: reading fields, phases, hits; the
+    peer: np.asarray, the session, argsort, hits). Neither includes HTTP, which both share."""
+    import timeit
+
+    import onnxruntime as ort
+
+    from appkit.serve import json_body
+    from appkit.serve.documents import read_batch
+    from appkit.serve.runtime import RankingBundle
+
+    version = sorted(p for p in (work / "store").iterdir() if p.name.isdigit())[0]
+    profile = RankingBundle.load(version, int(version.name)).profile(PROFILE_PATH.split("/rank/")[1])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(work / "mnist_batched.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def ours(docs: list[Any]) -> Any:
+        read, columns = read_batch(docs, profile.fields)
+        return profile.rank_many([profile.request(read, {}, columns)])
+
+    def theirs(docs: list[Any]) -> Any:  # what the peer's handler does between decoding and responding
+        images = np.asarray([d["image"] for d in docs], dtype=np.float32)
+        scores = session.run(None, {"image": images})[0].max(axis=1).astype(np.float64)
+        return [{"id": None, "index": int(i), "relevance": float(scores[i]), "first-phase": float(scores[i])}
+                for i in np.argsort(-scores, kind="stable")]
+
+    decoder = "orjson" if json_body.orjson is not None else "json, orjson not installed"
+    print(f"\nper request, in-process (us){'appkit':>22}{'onnxruntime':>28}{'ratio':>18}")
+    for n in (1, 100):
+        payload = body(n)
+        docs = json.loads(payload)["documents"]
+        number = max(1, 2000 // n)
+        for label, a, b in ((f"{n} doc: decode JSON", lambda: json_body.loads(payload), lambda: json.loads(payload)),
+                            (f"{n} doc: documents to hits", lambda: ours(docs), lambda: theirs(docs))):
+            t = [min(timeit.repeat(f, number=number, repeat=5)) / number * 1e6 for f in (a, b)]
+            print(f"  {label:<26}{t[0]:>22.1f}{t[1]:>28.1f}{t[0] / t[1]:>17.2f}x")
+    print(f"  (appkit decodes with {decoder}; the plain server with the standard library's json)")
+
+
 def check_same_scores(appkit_port: int, ort_port: int) -> float:
     payload = body(100)
     answers = []
@@ -280,6 +323,7 @@ def main() -> int:
               f"{args.seconds:g} s per run, {os.cpu_count()} CPUs")
         difference = check_same_scores(appkit_port, ort_port)
         print(f"largest score difference appkit vs onnxruntime (100 documents): {difference:.2e}")
+        breakdown(work)
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(args.clients) as pool:
             for port in (appkit_port, ort_port):  # warm both: first requests compile and fill caches
