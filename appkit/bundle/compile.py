@@ -197,11 +197,18 @@ def constant_json(tensor: Any) -> bytes:
 
 
 def constant_npy(tensor: Any) -> bytes:
+    """The .npy file of a tensor's cells: the header np.save writes, then the cells, copied once."""
     import numpy as np
+    from numpy.lib import format as npy
 
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(tensor.to_numpy()), allow_pickle=False)
-    return buf.getvalue()
+    cells = np.ascontiguousarray(tensor.to_numpy())
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(cells))
+    try:
+        data: Any = memoryview(cells).cast("B")
+    except (TypeError, ValueError):  # a dtype the buffer protocol cannot describe
+        data = cells.tobytes()
+    return b"".join((header.getvalue(), data))
 
 
 __all__ = ["compile_package", "Compilation", "CompiledProfile", "__version__"]

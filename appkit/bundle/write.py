@@ -111,9 +111,28 @@ def build_manifest(entries: Entries, source: str, extra: Mapping[str, object] | 
         "format": MANIFEST_FORMAT,
         "appkit_version": __version__,
         "source_hash": source,
-        "files": {p: {"sha256": sha256_hex(entries[p]), "size": len(entries[p])} for p in sorted(entries)},
+        "files": {p: {"sha256": digest, "size": len(entries[p])} for p, digest in sorted(_sha256s(entries).items())},
     })
     return manifest
+
+
+_PARALLEL_HASH = 1 << 22  # entries this large are hashed on all cores (hashlib lets go of the GIL)
+
+
+def _sha256s(entries: Entries) -> dict[str, str]:
+    """sha256 of every entry; large ones in threads, largest first, so model weights hash in parallel."""
+    large = sorted((p for p in entries if len(entries[p]) >= _PARALLEL_HASH), key=lambda p: -len(entries[p]))
+    out: dict[str, str] = {}
+    workers = min(len(large), os.cpu_count() or 1)
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            out.update(zip(large, pool.map(lambda p: sha256_hex(entries[p]), large)))
+    for p in entries:
+        if p not in out:
+            out[p] = sha256_hex(entries[p])
+    return out
 
 
 class BundleEntries(dict):

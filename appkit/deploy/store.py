@@ -280,13 +280,14 @@ class VersionStore:
                                       hint="version directories are named by a plain integer: 1, 2, 3"))
         return out
 
-    def rollback_target(self) -> int | None:
-        """The newest good version older than the active one (None: there is none)."""
+    def rollback_target(self, verify: bool = True) -> int | None:
+        """The newest good version older than the active one (None: there is none); `verify=False`
+        judges "good" by presence and sizes, without hashing every file."""
         active = self.active()
         if active is None:
             return None
         for number, path in reversed(self._numbered().items()):
-            if number < active and self._inspect(number, path, active, verify=True).ok:
+            if number < active and self._inspect(number, path, active, verify=verify).ok:
                 return number
         return None
 
@@ -387,7 +388,11 @@ class VersionStore:
 
     def _prune(self, keep: int) -> list[int]:
         numbers = list(self._numbered())
-        kept = set(numbers[-keep:]) | {self.active(), self.rollback_target()}
+        kept = set(numbers[-keep:]) | {self.active()}
+        if not kept.issuperset(numbers):
+            # Spare the version a rollback returns to. Judged without hashing: hashing it on every
+            # deploy cost as much as writing the new version's constants; `rollback` hashes.
+            kept.add(self.rollback_target(verify=False))
         removed = []
         for number in numbers:
             if number in kept:

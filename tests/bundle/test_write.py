@@ -99,6 +99,16 @@ def test_manifest_lists_version_source_hash_and_every_sha256(tmp_path):
     assert entries[MANIFEST] == canonical_json(manifest)  # canonical: re-serialising gives the same bytes
 
 
+def test_large_entries_hashed_in_parallel_have_their_own_sha256():
+    # several entries above the threshold at which the manifest hashes on every core
+    large = {f"constants/w{i}.npy": bytes([i]) * ((4 << 20) + i * 4099) for i in range(5)}
+    entries = {**ENTRIES, **large}
+    manifest = json.loads(bundle_entries(entries)[MANIFEST])
+    assert list(manifest["files"]) == sorted(entries)
+    for path, data in entries.items():
+        assert manifest["files"][path] == {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
 def test_canonical_json_is_key_order_independent():
     assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == canonical_json({"a": [1, {"c": 3, "d": 2}], "b": 1})
 
