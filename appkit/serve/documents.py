@@ -7,6 +7,7 @@ mixed ones become Tensors. Errors name the document (line and id) and the field,
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -15,7 +16,7 @@ import numpy as np
 
 from appkit.serve import json_body
 from appkit.serve.errors import AK600, AK601, AK602, AK603, AK612, RankingError, document_label
-from appkit.tensor.type import TensorType
+from appkit.tensor.type import CellType, TensorType
 from appkit.tensor.value import Tensor, TensorValueError, to_cell_dtype
 
 RANK_FEATURES = "rankfeatures"  # per-document values of features that need Vespa's index (bm25(title), ...)
@@ -186,7 +187,8 @@ def read_batch(items: list[Any], fields: Mapping[str, TensorType]) -> tuple[list
         raw.append(values)
     columns: dict[str, Any] = {}
     for name, type_ in fields.items():
-        column = _fast_column([v[name] for v in raw], type_) if is_batchable(type_) else None
+        spec = _column_spec(type_)
+        column = _fast_column([v[name] for v in raw], spec) if spec is not None else None
         if column is None:
             for doc, values in zip(docs, raw):
                 try:
@@ -199,21 +201,32 @@ def read_batch(items: list[Any], fields: Mapping[str, TensorType]) -> tuple[list
     return docs, columns
 
 
-def _fast_column(values: list[Any], type_: TensorType) -> np.ndarray | None:
-    shape = (len(values), *[d.size for d in type_.dimensions])
-    if type_.is_scalar:
+@functools.lru_cache(maxsize=256)
+def _column_spec(type_: TensorType) -> tuple[tuple[int, ...], bool, Any, bool, CellType] | None:
+    """For a batchable type: (dense sizes, scalar?, the dtype numpy reads lists into, whether that is
+    already the cells' storage, the cell type); None for types that do not stack. Cached: it is
+    asked once per field of every request."""
+    if not is_batchable(type_):
+        return None
+    cell = type_.cell_type
+    direct = np.dtype(cell.numpy_dtype if cell in (CellType.FLOAT, CellType.DOUBLE) else np.float64)
+    return tuple(d.size for d in type_.dimensions), type_.is_scalar, direct, direct == cell.numpy_dtype, cell
+
+
+def _fast_column(values: list[Any], spec: tuple[tuple[int, ...], bool, Any, bool, CellType]) -> np.ndarray | None:
+    sizes, scalar, direct, stored, cell = spec
+    if scalar:
         if not all(type(v) in (int, float) for v in values):
             return None
     elif not all(type(v) is list for v in values):
         return None
-    direct = type_.cell_type.numpy_dtype if type_.cell_type.value in ("float", "double") else np.float64
     try:
         arr = np.asarray(values, dtype=direct)  # float cells: rounded from double once, as Vespa stores them
     except (ValueError, TypeError):
         return None
-    if arr.shape != shape:
+    if arr.shape[1:] != sizes or arr.shape[0] != len(values):
         return None
-    return arr if arr.dtype == np.dtype(type_.cell_type.numpy_dtype) else to_cell_dtype(arr, type_.cell_type)
+    return arr if stored else to_cell_dtype(arr, cell)
 
 
 def _example(t: TensorType) -> str:
