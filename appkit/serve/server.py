@@ -138,9 +138,14 @@ def _guarded(handler: Handler) -> Handler:
             return _error(e)
         except Exception:  # noqa: BLE001
             log.exception("internal error serving %s %s", request.method, request.url.path)
-            return _error(RankingError(AK611, "internal error while serving the request",
-                                       "this is a bug in appkit; the server log has the details", status=500))
+            return _error(_internal_error())
     return wrapped
+
+
+def _internal_error() -> RankingError:
+    """What a client is told of a bug: no traceback (the server log has it)."""
+    return RankingError(AK611, "internal error while serving the request",
+                        "this is a bug in appkit; the server log has the details", status=500)
 
 
 def _json_bytes(content: Any) -> bytes:
@@ -173,9 +178,7 @@ class _RankApp:
             status, body = e.status, _json_bytes({"error": e.to_json()})
         except Exception:  # noqa: BLE001
             log.exception("internal error serving POST %s", scope.get("path"))
-            error = RankingError(AK611, "internal error while serving the request",
-                                 "this is a bug in appkit; the server log has the details", status=500)
-            status, body = 500, _json_bytes({"error": error.to_json()})
+            status, body = 500, _json_bytes({"error": _internal_error().to_json()})
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", str(len(body)).encode("latin-1")),
                                 (b"content-type", b"application/json")]})
