@@ -98,3 +98,45 @@ def test_no_version_yet_is_503(tmp_path):
         r = _post(c, {"documents": [DOC]})
         assert r.status_code == 503 and r.json()["error"]["code"] == "AK609"
         assert c.get("/v1/status").json()["serving"] is None
+
+
+def _asgi_rank(app, messages):
+    """POST /v1/rank/item/weighted straight through the ASGI app, the body given as receive() messages;
+    returns what the app sent."""
+    import asyncio
+
+    async def run():
+        queue = list(messages)
+        sent = []
+
+        async def receive():
+            return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/rank/item/weighted", "raw_path": b"/v1/rank/item/weighted",
+                 "query_string": b"", "root_path": "", "headers": [(b"content-type", b"application/json")],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+        return sent
+
+    return asyncio.run(run())
+
+
+def test_a_body_in_many_chunks_is_read_whole_and_a_hostile_one_is_a_400(tmp_path, tmp_path_factory):
+    publish_bundle(tmp_path / "store", onnx_bundle(tmp_path_factory))
+    app = create_app(tmp_path / "store")
+    data = json.dumps({"documents": [DOC], "query": {"query(q)": [1, 0, 0, 1]}}).encode()
+    chunks = [data[i:i + 7] for i in range(0, len(data), 7)]
+    sent = _asgi_rank(app, [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                            for i, c in enumerate(chunks)])
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"])["hits"][0]["id"] == "id:shop:item::1"
+    # bytes that are not UTF-8, and a body cut off by the client leaving: a JSON error, or no answer
+    sent = _asgi_rank(app, [{"type": "http.request", "body": b'{"documents": ["\xff\xfe"]}', "more_body": False}])
+    assert sent[0]["status"] == 400 and json.loads(sent[1]["body"])["error"]["code"] == "AK610"
+    assert dict(sent[0]["headers"])[b"content-type"] == b"application/json"
+    assert _asgi_rank(app, [{"type": "http.request", "body": data[:10], "more_body": True}]) == []
